@@ -1,0 +1,36 @@
+"""cnnfast: convolutional neural networks on the CPU, fast.
+
+Layers of one idea each, data flowing one way::
+
+    cnnfast.functional  ->  cnnfast._kernels (Cython)  ->  csrc/ (C99 + OpenMP + BLAS)
+    cnnfast.reference      plain-NumPy twins of every function: the oracle
+
+Threads: ``set_num_threads``/``get_num_threads`` (from ``OMP_NUM_THREADS``).
+"""
+
+from importlib.metadata import PackageNotFoundError, version as _version
+
+try:
+    __version__ = _version("cnnfast")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+from ._runtime import (  # noqa: E402  (loads BLAS before any kernel can run)
+    get_num_threads,
+    get_workspace_limit,
+    set_num_threads,
+    set_workspace_limit,
+    show_config,
+)
+from . import functional, reference  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "functional",
+    "reference",
+    "get_num_threads",
+    "set_num_threads",
+    "get_workspace_limit",
+    "set_workspace_limit",
+    "show_config",
+]

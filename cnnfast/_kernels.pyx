@@ -1,0 +1,319 @@
+"""Bindings to the C kernels in csrc/: thin, typed, GIL released.
+
+Each function takes C-contiguous arrays of one float dtype whose shapes
+:mod:`cnnfast.functional` has already checked; the shapes are checked once
+more here, cheaply, so that no call from Python can make the C index out of
+bounds.  The GIL is released around every kernel, so several Python threads
+may run kernels at once: the kernels keep no state between calls but the
+thread count, the workspace limit and the BLAS entry points, all read-only
+while they run.
+"""
+
+from libc.stdint cimport int64_t, uintptr_t
+
+ctypedef fused real:
+    float
+    double
+
+
+cdef extern from "threads.h" nogil:
+    int cnnfast_openmp_enabled()
+    int cnnfast_openmp_version()
+    int cnnfast_default_num_threads()
+    void cnnfast_set_num_threads(int num_threads)
+    int cnnfast_get_num_threads()
+    const char *cnnfast_compiler()
+
+
+cdef extern from "blas.h" nogil:
+    ctypedef void (*cnnfast_sgemm_fn)(int, int, int, int, int, int, float, const float *, int,
+                                      const float *, int, float, float *, int)
+    ctypedef void (*cnnfast_dgemm_fn)(int, int, int, int, int, int, double, const double *, int,
+                                      const double *, int, double, double *, int)
+    void cnnfast_blas_register(cnnfast_sgemm_fn sgemm, cnnfast_dgemm_fn dgemm)
+    int cnnfast_blas_ready()
+    enum: CNNFAST_BLAS_MAX_DIM
+
+
+cdef extern from "im2col.h" nogil:
+    ctypedef struct conv2d_geometry:
+        Py_ssize_t batch, in_channels, in_height, in_width
+        Py_ssize_t out_channels, out_height, out_width
+        Py_ssize_t kernel_height, kernel_width
+        Py_ssize_t stride_height, stride_width
+        Py_ssize_t pad_height, pad_width
+        Py_ssize_t dilation_height, dilation_width
+        Py_ssize_t groups
+
+
+cdef extern from "conv2d.h" nogil:
+    enum: CNNFAST_OK, CNNFAST_ENOMEM
+    void conv2d_set_workspace_limit(size_t nbytes)
+    size_t conv2d_get_workspace_limit()
+    int conv2d_forward_f32(const conv2d_geometry *g, const float *x, const float *weight,
+                           const float *bias, float *y)
+    int conv2d_forward_f64(const conv2d_geometry *g, const double *x, const double *weight,
+                           const double *bias, double *y)
+    int conv2d_backward_f32(const conv2d_geometry *g, const float *grad_y, const float *x,
+                            const float *weight, float *grad_x, float *grad_weight)
+    int conv2d_backward_f64(const conv2d_geometry *g, const double *grad_y, const double *x,
+                            const double *weight, double *grad_x, double *grad_weight)
+    void conv2d_bias_grad_f32(const conv2d_geometry *g, const float *grad_y, float *grad_bias)
+    void conv2d_bias_grad_f64(const conv2d_geometry *g, const double *grad_y, double *grad_bias)
+
+
+cdef extern from "pool2d.h" nogil:
+    ctypedef struct pool2d_geometry:
+        Py_ssize_t planes, in_height, in_width, out_height, out_width
+        Py_ssize_t kernel_height, kernel_width
+        Py_ssize_t stride_height, stride_width
+        Py_ssize_t pad_height, pad_width
+    void max_pool2d_forward_f32(const pool2d_geometry *g, const float *x, float *y, int64_t *argmax)
+    void max_pool2d_forward_f64(const pool2d_geometry *g, const double *x, double *y, int64_t *argmax)
+    void max_pool2d_backward_f32(const pool2d_geometry *g, const float *grad_y, const int64_t *argmax,
+                                 float *grad_x)
+    void max_pool2d_backward_f64(const pool2d_geometry *g, const double *grad_y, const int64_t *argmax,
+                                 double *grad_x)
+    void avg_pool2d_forward_f32(const pool2d_geometry *g, int count_include_pad, const float *x, float *y)
+    void avg_pool2d_forward_f64(const pool2d_geometry *g, int count_include_pad, const double *x, double *y)
+    void avg_pool2d_backward_f32(const pool2d_geometry *g, int count_include_pad, const float *grad_y,
+                                 float *grad_x)
+    void avg_pool2d_backward_f64(const pool2d_geometry *g, int count_include_pad, const double *grad_y,
+                                 double *grad_x)
+
+
+BLAS_MAX_DIM = CNNFAST_BLAS_MAX_DIM
+
+
+# ------------------------------------------------------------------ settings
+
+def openmp_enabled():
+    return bool(cnnfast_openmp_enabled())
+
+
+def openmp_version():
+    return cnnfast_openmp_version()
+
+
+def default_num_threads():
+    return cnnfast_default_num_threads()
+
+
+def set_num_threads(int num_threads):
+    cnnfast_set_num_threads(num_threads)
+
+
+def get_num_threads():
+    return cnnfast_get_num_threads()
+
+
+def compiler():
+    return cnnfast_compiler().decode("utf-8", "replace")
+
+
+def set_workspace_limit(size_t nbytes):
+    conv2d_set_workspace_limit(nbytes)
+
+
+def get_workspace_limit():
+    return conv2d_get_workspace_limit()
+
+
+def register_blas(uintptr_t sgemm, uintptr_t dgemm):
+    """Hand the kernels the addresses of CBLAS ``sgemm`` and ``dgemm``."""
+    if sgemm == 0 or dgemm == 0:
+        raise ValueError("register_blas needs non-null sgemm and dgemm addresses")
+    cnnfast_blas_register(<cnnfast_sgemm_fn>sgemm, <cnnfast_dgemm_fn>dgemm)
+
+
+# ------------------------------------------------------------------- helpers
+
+cdef conv2d_geometry _conv_geometry(g) except *:
+    """The C geometry of a ConvGeometry; refuses sizes a 32-bit BLAS cannot take."""
+    cdef conv2d_geometry c
+    c.batch, c.in_channels, c.in_height, c.in_width = g.batch, g.in_channels, g.in_height, g.in_width
+    c.out_channels, c.out_height, c.out_width = g.out_channels, g.out_height, g.out_width
+    c.kernel_height, c.kernel_width = g.kernel
+    c.stride_height, c.stride_width = g.stride
+    c.pad_height, c.pad_width = g.padding
+    c.dilation_height, c.dilation_width = g.dilation
+    c.groups = g.groups
+    patch = c.in_channels // c.groups * c.kernel_height * c.kernel_width
+    for name, size in (("in_channels // groups * kh * kw", patch),
+                       ("out_channels // groups", c.out_channels // c.groups),
+                       ("input plane H * W", c.in_height * c.in_width),
+                       ("output plane Ho * Wo", c.out_height * c.out_width)):
+        if size > CNNFAST_BLAS_MAX_DIM:
+            raise ValueError(f"{name} = {size} exceeds the 32-bit BLAS limit {CNNFAST_BLAS_MAX_DIM}")
+    if not cnnfast_blas_ready():
+        raise RuntimeError("cnnfast: no BLAS registered (import cnnfast, not cnnfast._kernels)")
+    return c
+
+
+cdef pool2d_geometry _pool_geometry(g):
+    cdef pool2d_geometry c
+    c.planes = g.batch * g.channels
+    c.in_height, c.in_width, c.out_height, c.out_width = g.in_height, g.in_width, g.out_height, g.out_width
+    c.kernel_height, c.kernel_width = g.kernel
+    c.stride_height, c.stride_width = g.stride
+    c.pad_height, c.pad_width = g.padding
+    return c
+
+
+cdef _shape(name, arr, tuple expected):
+    if tuple(arr.shape[:len(expected)]) != expected:
+        raise ValueError(f"{name} has shape {tuple(arr.shape)}, expected {expected}")
+
+
+cdef _conv_status(int status):
+    if status == CNNFAST_ENOMEM:
+        raise MemoryError("cnnfast: out of memory for the convolution workspace")
+
+
+# --------------------------------------------------------------- convolution
+
+def conv2d_forward(g, const real[:, :, :, ::1] x, const real[:, :, :, ::1] weight,
+                   const real[::1] bias, real[:, :, :, ::1] y):
+    """y (N, K, Ho, Wo) = conv2d of x (N, C, H, W) by weight (K, C/groups, kh, kw) + bias (K,) or None."""
+    cdef conv2d_geometry c = _conv_geometry(g)
+    _shape("x", x, g.input_shape)
+    _shape("weight", weight, g.weight_shape)
+    _shape("y", y, g.output_shape)
+    if bias is not None:
+        _shape("bias", bias, (g.out_channels,))
+    if c.batch == 0:
+        return
+    cdef const real *bias_ptr = &bias[0] if bias is not None else NULL
+    cdef int status
+    with nogil:
+        if real is float:
+            status = conv2d_forward_f32(&c, &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bias_ptr, &y[0, 0, 0, 0])
+        else:
+            status = conv2d_forward_f64(&c, &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bias_ptr, &y[0, 0, 0, 0])
+    _conv_status(status)
+
+
+def conv2d_backward(g, const real[:, :, :, ::1] grad_y, const real[:, :, :, ::1] x,
+                    const real[:, :, :, ::1] weight, real[:, :, :, ::1] grad_x,
+                    real[:, :, :, ::1] grad_weight):
+    """grad_x (N, C, H, W) and grad_weight (K, C/groups, kh, kw) from grad_y (N, K, Ho, Wo).
+
+    Either output may be None (not computed); x may be None when grad_weight is.
+    Both are overwritten, so they need no zeroing.
+    """
+    cdef conv2d_geometry c = _conv_geometry(g)
+    _shape("grad_y", grad_y, g.output_shape)
+    _shape("weight", weight, g.weight_shape)
+    if grad_x is not None:
+        _shape("grad_x", grad_x, g.input_shape)
+    if grad_weight is not None:
+        _shape("grad_weight", grad_weight, g.weight_shape)
+        if x is None:
+            raise ValueError("conv2d_backward needs x for grad_weight")
+        _shape("x", x, g.input_shape)
+    if c.batch == 0:
+        if grad_weight is not None:
+            grad_weight[...] = 0
+        return
+    cdef const real *x_ptr = &x[0, 0, 0, 0] if x is not None else NULL
+    cdef real *grad_x_ptr = &grad_x[0, 0, 0, 0] if grad_x is not None else NULL
+    cdef real *grad_weight_ptr = &grad_weight[0, 0, 0, 0] if grad_weight is not None else NULL
+    cdef int status
+    with nogil:
+        if real is float:
+            status = conv2d_backward_f32(&c, &grad_y[0, 0, 0, 0], x_ptr, &weight[0, 0, 0, 0],
+                                         grad_x_ptr, grad_weight_ptr)
+        else:
+            status = conv2d_backward_f64(&c, &grad_y[0, 0, 0, 0], x_ptr, &weight[0, 0, 0, 0],
+                                         grad_x_ptr, grad_weight_ptr)
+    _conv_status(status)
+
+
+def conv2d_bias_grad(g, const real[:, :, :, ::1] grad_y, real[::1] grad_bias):
+    """grad_bias (K,) = grad_y (N, K, Ho, Wo) summed over N, Ho, Wo."""
+    cdef conv2d_geometry c = _conv_geometry(g)
+    _shape("grad_y", grad_y, g.output_shape)
+    _shape("grad_bias", grad_bias, (g.out_channels,))
+    if c.batch == 0:
+        grad_bias[...] = 0
+        return
+    with nogil:
+        if real is float:
+            conv2d_bias_grad_f32(&c, &grad_y[0, 0, 0, 0], &grad_bias[0])
+        else:
+            conv2d_bias_grad_f64(&c, &grad_y[0, 0, 0, 0], &grad_bias[0])
+
+
+# ------------------------------------------------------------------- pooling
+
+def max_pool2d_forward(g, const real[:, :, :, ::1] x, real[:, :, :, ::1] y, int64_t[:, :, :, ::1] argmax):
+    """y and argmax (N, C, Ho, Wo) = max pooling of x (N, C, H, W)."""
+    cdef pool2d_geometry c = _pool_geometry(g)
+    _shape("x", x, g.input_shape)
+    _shape("y", y, g.output_shape)
+    _shape("argmax", argmax, g.output_shape)
+    if c.planes == 0:
+        return
+    with nogil:
+        if real is float:
+            max_pool2d_forward_f32(&c, &x[0, 0, 0, 0], &y[0, 0, 0, 0], &argmax[0, 0, 0, 0])
+        else:
+            max_pool2d_forward_f64(&c, &x[0, 0, 0, 0], &y[0, 0, 0, 0], &argmax[0, 0, 0, 0])
+
+
+def max_pool2d_backward(g, const real[:, :, :, ::1] grad_y, const int64_t[:, :, :, ::1] argmax,
+                        real[:, :, :, ::1] grad_x):
+    """grad_x (N, C, H, W) = grad_y routed to the argmax positions.
+
+    Every argmax is checked to lie inside its plane before the kernel runs.
+    """
+    cdef pool2d_geometry c = _pool_geometry(g)
+    _shape("grad_y", grad_y, g.output_shape)
+    _shape("argmax", argmax, g.output_shape)
+    _shape("grad_x", grad_x, g.input_shape)
+    if c.planes == 0:
+        return
+    cdef Py_ssize_t i, count = c.planes * c.out_height * c.out_width
+    cdef const int64_t *index = &argmax[0, 0, 0, 0]
+    cdef int64_t plane = c.in_height * c.in_width
+    cdef bint out_of_range = False
+    with nogil:
+        for i in range(count):
+            if index[i] < 0 or index[i] >= plane:
+                out_of_range = True
+                break
+    if out_of_range:
+        raise ValueError(f"argmax holds indices outside [0, {plane})")
+    with nogil:
+        if real is float:
+            max_pool2d_backward_f32(&c, &grad_y[0, 0, 0, 0], index, &grad_x[0, 0, 0, 0])
+        else:
+            max_pool2d_backward_f64(&c, &grad_y[0, 0, 0, 0], index, &grad_x[0, 0, 0, 0])
+
+
+def avg_pool2d_forward(g, bint count_include_pad, const real[:, :, :, ::1] x, real[:, :, :, ::1] y):
+    """y (N, C, Ho, Wo) = average pooling of x (N, C, H, W)."""
+    cdef pool2d_geometry c = _pool_geometry(g)
+    _shape("x", x, g.input_shape)
+    _shape("y", y, g.output_shape)
+    if c.planes == 0:
+        return
+    with nogil:
+        if real is float:
+            avg_pool2d_forward_f32(&c, count_include_pad, &x[0, 0, 0, 0], &y[0, 0, 0, 0])
+        else:
+            avg_pool2d_forward_f64(&c, count_include_pad, &x[0, 0, 0, 0], &y[0, 0, 0, 0])
+
+
+def avg_pool2d_backward(g, bint count_include_pad, const real[:, :, :, ::1] grad_y, real[:, :, :, ::1] grad_x):
+    """grad_x (N, C, H, W) = grad_y (N, C, Ho, Wo) spread evenly over each window."""
+    cdef pool2d_geometry c = _pool_geometry(g)
+    _shape("grad_y", grad_y, g.output_shape)
+    _shape("grad_x", grad_x, g.input_shape)
+    if c.planes == 0:
+        return
+    with nogil:
+        if real is float:
+            avg_pool2d_backward_f32(&c, count_include_pad, &grad_y[0, 0, 0, 0], &grad_x[0, 0, 0, 0])
+        else:
+            avg_pool2d_backward_f64(&c, count_include_pad, &grad_y[0, 0, 0, 0], &grad_x[0, 0, 0, 0])

@@ -1,0 +1,103 @@
+"""Run-time settings of the kernels: BLAS, threads, workspace, configuration report.
+
+Thread policy (one pool busy at a time): the kernels parallelise with OpenMP
+over independent work (images, groups, row tiles, planes) and call BLAS from
+inside those regions.  OpenBLAS is therefore pinned to one thread at import, so
+its worker threads never spin beside OpenMP's.  ``set_num_threads`` is the one
+knob; it starts from ``OMP_NUM_THREADS`` when set, else the available cores.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import sys
+import warnings
+
+import numpy as np
+import scipy_openblas32
+
+from . import _kernels
+from ._checks import positive_int
+
+__all__ = ["set_num_threads", "get_num_threads", "set_workspace_limit", "get_workspace_limit",
+           "show_config"]
+
+
+def _load_openblas():
+    """Open scipy-openblas32's library, pin it to one thread, register its GEMMs."""
+    lib_dir = scipy_openblas32.get_lib_dir()
+    names = sorted(name for name in os.listdir(lib_dir)
+                   if name.startswith("libscipy_openblas") and name.endswith((".so", ".dylib", ".dll")))
+    if not names:
+        raise ImportError(f"cnnfast: no OpenBLAS library found in {lib_dir}")
+    library = ctypes.CDLL(os.path.join(lib_dir, names[0]))
+    library.scipy_openblas_set_num_threads(1)
+    library.scipy_openblas_get_config.restype = ctypes.c_char_p
+    address = lambda symbol: ctypes.cast(getattr(library, symbol), ctypes.c_void_p).value
+    _kernels.register_blas(address("scipy_cblas_sgemm"), address("scipy_cblas_dgemm"))
+    return library
+
+
+_openblas = _load_openblas()
+
+
+def set_num_threads(num_threads):
+    """Set the number of threads every cnnfast kernel uses (an int >= 1)."""
+    num_threads = positive_int("num_threads", num_threads)
+    if num_threads > 1 and not _kernels.openmp_enabled():
+        warnings.warn("cnnfast was built without OpenMP: kernels run on one thread", RuntimeWarning,
+                      stacklevel=2)
+    _kernels.set_num_threads(num_threads)
+
+
+def get_num_threads():
+    """The number of threads cnnfast kernels use."""
+    return _kernels.get_num_threads()
+
+
+def set_workspace_limit(nbytes):
+    """Cap, in bytes, on the scratch memory of one convolution call (default 64 MiB).
+
+    The im2col patch buffers of all threads, and the weight-gradient partial
+    sums, stay under it whatever the batch size (one output row per thread is
+    the floor).
+    """
+    nbytes = positive_int("nbytes", nbytes)
+    _kernels.set_workspace_limit(nbytes)
+
+
+def get_workspace_limit():
+    """The current convolution workspace cap in bytes."""
+    return _kernels.get_workspace_limit()
+
+
+def config():
+    """The build and run-time configuration as a dict (what ``show_config`` prints)."""
+    from . import __version__
+
+    openmp = _kernels.openmp_enabled()
+    return {
+        "cnnfast": __version__,
+        "compiler": _kernels.compiler(),
+        "openmp": f"on (OpenMP {_kernels.openmp_version()})" if openmp else "OFF (built without OpenMP: one thread)",
+        "threads": get_num_threads(),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
+        "workspace limit": f"{get_workspace_limit() / 2**20:.1f} MiB",
+        "numpy": np.__version__,
+        "blas": f"scipy-openblas32 {scipy_openblas32.__version__} "
+                f"({_openblas.scipy_openblas_get_config().decode()}), "
+                f"{_openblas.scipy_openblas_get_num_threads()} thread (kernels parallelise with OpenMP)",
+        "python": sys.version.split()[0],
+        "platform": f"{platform.system()} {platform.machine()}",
+    }
+
+
+def show_config(file=None):
+    """Print version, compiler, OpenMP, threads, NumPy and BLAS."""
+    for key, value in config().items():
+        print(f"{key + ':':<18}{value}", file=file)
+
+
+_kernels.set_num_threads(max(1, _kernels.default_num_threads()))

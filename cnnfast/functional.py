@@ -1,0 +1,198 @@
+"""Convolution and pooling functions, forward and backward (NCHW).
+
+Argument semantics follow ``torch.nn.functional``: ``stride``, ``padding``,
+``dilation`` and ``kernel_size`` are an int or a ``(height, width)`` pair;
+conv weights are ``(out_channels, in_channels // groups, kh, kw)``,
+transposed-conv weights ``(in_channels, out_channels // groups, kh, kw)``.
+float32 and float64 are supported; the output dtype is the input dtype.
+
+Every function takes ``backend="fast"`` (the C kernels, default) or
+``backend="reference"`` (:mod:`cnnfast.reference`, plain NumPy).  Both run the
+same argument checks, so both refuse bad input with the same
+``TypeError``/``ValueError``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _checks, _kernels, reference
+
+__all__ = [
+    "conv2d",
+    "conv2d_backward",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+]
+
+BACKENDS = ("fast", "reference")
+
+
+def _is_reference(backend):
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    return backend == "reference"
+
+
+# ----------------------------------------------------------------- convolution
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, backend="fast"):
+    """2-D convolution (cross-correlation, as in PyTorch).
+
+    x (N, C, H, W), weight (K, C // groups, kh, kw), bias (K,) or None
+    -> y (N, K, Ho, Wo) with Ho = (H + 2 * padding - dilation * (kh - 1) - 1) // stride + 1.
+    """
+    if _is_reference(backend):
+        return reference.conv2d(x, weight, bias, stride, padding, dilation, groups)
+    x, weight, bias, g = _checks.conv2d_args(x, weight, bias, stride, padding, dilation, groups)
+    y = np.empty(g.output_shape, dtype=x.dtype)
+    _kernels.conv2d_forward(g, x, weight, bias, y)
+    return y
+
+
+def conv2d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1, backend="fast"):
+    """Gradients of ``conv2d`` given grad_y (N, K, Ho, Wo) = dLoss/dy.
+
+    -> (grad_x (N, C, H, W), grad_weight (K, C // groups, kh, kw), grad_bias (K,))
+    """
+    if _is_reference(backend):
+        return reference.conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups)
+    grad_y, x, weight, g = _checks.conv2d_backward_args(grad_y, x, weight, stride, padding, dilation, groups)
+    grad_x = np.empty(g.input_shape, dtype=x.dtype)
+    grad_weight = np.empty(weight.shape, dtype=x.dtype)
+    grad_bias = np.empty(g.out_channels, dtype=x.dtype)
+    _kernels.conv2d_backward(g, grad_y, x, weight, grad_x, grad_weight)
+    _kernels.conv2d_bias_grad(g, grad_y, grad_bias)
+    return grad_x, grad_weight, grad_bias
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
+                     backend="fast"):
+    """2-D transposed convolution: the input gradient of ``conv2d`` as a layer.
+
+    x (N, C, H, W), weight (C, K // groups, kh, kw), bias (K,) or None
+    -> y (N, K, Ho, Wo), Ho = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1.
+    Runs conv2d's input-gradient kernel with x in the place of grad_y.
+    """
+    if _is_reference(backend):
+        return reference.conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups, dilation)
+    x, weight, bias, g = _checks.conv_transpose2d_args(x, weight, bias, stride, padding, output_padding,
+                                                       groups, dilation)
+    y = np.empty(g.input_shape, dtype=x.dtype)
+    _kernels.conv2d_backward(g, x, None, weight, y, None)
+    if bias is not None:
+        y += bias[:, None, None]
+    return y
+
+
+def conv_transpose2d_backward(grad_y, x, weight, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
+                              backend="fast"):
+    """Gradients of ``conv_transpose2d`` given grad_y (N, K, Ho, Wo).
+
+    -> (grad_x (N, C, H, W), grad_weight (C, K // groups, kh, kw), grad_bias (K,)).
+    The adjoint of an input gradient is the forward convolution, so grad_x is
+    conv2d(grad_y, weight) and grad_weight is conv2d's weight gradient with
+    the roles of input and output gradient swapped.
+    """
+    if _is_reference(backend):
+        return reference.conv_transpose2d_backward(grad_y, x, weight, stride, padding, output_padding, groups,
+                                                   dilation)
+    grad_y, x, weight, g = _checks.conv_transpose2d_backward_args(grad_y, x, weight, stride, padding,
+                                                                  output_padding, groups, dilation)
+    grad_x = np.empty(x.shape, dtype=x.dtype)
+    grad_weight = np.empty(weight.shape, dtype=x.dtype)
+    _kernels.conv2d_forward(g, grad_y, weight, None, grad_x)
+    _kernels.conv2d_backward(g, x, grad_y, weight, None, grad_weight)
+    grad_bias = grad_y.sum(axis=(0, 2, 3))
+    return grad_x, grad_weight, grad_bias
+
+
+# --------------------------------------------------------------------- pooling
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, backend="fast"):
+    """Max pooling.  x (N, C, H, W) -> (y, argmax), both (N, C, Ho, Wo).
+
+    ``stride`` defaults to ``kernel_size``; ``padding`` is at most half the
+    window and never wins.  ``argmax`` (int64) is the flat index ``h * W + w``
+    of the maximum in its input plane; ties go to the first maximum in
+    row-major window order, and a NaN in the window wins (the first NaN).
+    """
+    if _is_reference(backend):
+        return reference.max_pool2d(x, kernel_size, stride, padding)
+    x, g = _checks.pool2d_args(x, kernel_size, stride, padding)
+    y = np.empty(g.output_shape, dtype=x.dtype)
+    argmax = np.empty(g.output_shape, dtype=np.int64)
+    _kernels.max_pool2d_forward(g, x, y, argmax)
+    return y, argmax
+
+
+def max_pool2d_backward(grad_y, argmax, x_shape, backend="fast"):
+    """Gradient of ``max_pool2d``: grad_y (N, C, Ho, Wo) routed to ``argmax``.
+
+    -> grad_x of shape ``x_shape``.  ``argmax`` is checked (integer dtype,
+    shape of grad_y, indices inside the plane) before any kernel reads it.
+    """
+    if _is_reference(backend):
+        return reference.max_pool2d_backward(grad_y, argmax, x_shape)
+    grad_y, argmax, x_shape = _checks.max_pool2d_backward_args(grad_y, argmax, x_shape)
+    n, c, h, w = x_shape
+    ho, wo = grad_y.shape[2:]
+    # The windows are unknown here; a geometry with the right plane sizes is all the kernel reads.
+    g = _checks.PoolGeometry(n, c, h, w, ho, wo, (1, 1), (1, 1), (0, 0))
+    grad_x = np.empty(x_shape, dtype=grad_y.dtype)
+    _kernels.max_pool2d_backward(g, grad_y, argmax, grad_x)
+    return grad_x
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True, backend="fast"):
+    """Average pooling.  x (N, C, H, W) -> y (N, C, Ho, Wo).
+
+    The divisor is ``kh * kw`` when ``count_include_pad``, else the number of
+    input (non-padding) elements in the window.
+    """
+    if _is_reference(backend):
+        return reference.avg_pool2d(x, kernel_size, stride, padding, count_include_pad)
+    x, g = _checks.pool2d_args(x, kernel_size, stride, padding)
+    y = np.empty(g.output_shape, dtype=x.dtype)
+    _kernels.avg_pool2d_forward(g, bool(count_include_pad), x, y)
+    return y
+
+
+def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride=None, padding=0, count_include_pad=True,
+                        backend="fast"):
+    """Gradient of ``avg_pool2d``: grad_y (N, C, Ho, Wo) -> grad_x of shape ``x_shape``."""
+    if _is_reference(backend):
+        return reference.avg_pool2d_backward(grad_y, x_shape, kernel_size, stride, padding, count_include_pad)
+    grad_y, g = _checks.pool2d_backward_args(grad_y, x_shape, kernel_size, stride, padding)
+    grad_x = np.empty(g.input_shape, dtype=grad_y.dtype)
+    _kernels.avg_pool2d_backward(g, bool(count_include_pad), grad_y, grad_x)
+    return grad_x
+
+
+def global_avg_pool2d(x, backend="fast"):
+    """Mean over each plane: x (N, C, H, W) -> y (N, C)."""
+    if _is_reference(backend):
+        return reference.global_avg_pool2d(x)
+    x, g = _checks.global_avg_pool2d_args(x)
+    y = np.empty(g.output_shape, dtype=x.dtype)
+    _kernels.avg_pool2d_forward(g, True, x, y)
+    return y.reshape(g.batch, g.channels)
+
+
+def global_avg_pool2d_backward(grad_y, x_shape, backend="fast"):
+    """Gradient of ``global_avg_pool2d``: grad_y (N, C) -> grad_x of shape ``x_shape``."""
+    if _is_reference(backend):
+        return reference.global_avg_pool2d_backward(grad_y, x_shape)
+    grad_y, x_shape = _checks.global_avg_pool2d_backward_args(grad_y, x_shape)
+    g = _checks._pool_geometry(x_shape, x_shape[2:], 1, 0)
+    grad_x = np.empty(x_shape, dtype=grad_y.dtype)
+    _kernels.avg_pool2d_backward(g, True, grad_y.reshape(g.output_shape), grad_x)
+    return grad_x

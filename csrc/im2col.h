@@ -1,0 +1,41 @@
+/* im2col / col2im: the patch matrix of one image, row tile by row tile.
+ *
+ * For one image and a block of `channels` input channels, the patch matrix has
+ * one row per (channel, kernel row, kernel column) and one column per output
+ * pixel.  A row tile [row_begin, row_end) of output rows gives the columns
+ * (row - row_begin) * out_width + out_col, so the matrix is
+ *     (channels * kernel_height * kernel_width) x ((row_end - row_begin) * out_width)
+ * and a convolution of the tile is one GEMM with the weights.  Positions that
+ * fall in the zero padding read as 0 (im2col) and are dropped (col2im). */
+#ifndef CNNFAST_IM2COL_H
+#define CNNFAST_IM2COL_H
+
+#include <stddef.h>
+
+/* The shape of a 2-D convolution, NCHW, weights (out, in / groups, kh, kw).
+ * ptrdiff_t is the C type behind Py_ssize_t. */
+typedef struct {
+    ptrdiff_t batch;
+    ptrdiff_t in_channels, in_height, in_width;
+    ptrdiff_t out_channels, out_height, out_width;
+    ptrdiff_t kernel_height, kernel_width;
+    ptrdiff_t stride_height, stride_width;
+    ptrdiff_t pad_height, pad_width;
+    ptrdiff_t dilation_height, dilation_width;
+    ptrdiff_t groups;
+} conv2d_geometry;
+
+/* col = patches of image (channels x in_height x in_width) for output rows
+ * [row_begin, row_end). */
+void im2col_f32(const conv2d_geometry *g, ptrdiff_t channels, const float *image,
+                ptrdiff_t row_begin, ptrdiff_t row_end, float *col);
+void im2col_f64(const conv2d_geometry *g, ptrdiff_t channels, const double *image,
+                ptrdiff_t row_begin, ptrdiff_t row_end, double *col);
+
+/* image += the patch matrix folded back (adjoint of im2col). */
+void col2im_f32(const conv2d_geometry *g, ptrdiff_t channels, const float *col,
+                ptrdiff_t row_begin, ptrdiff_t row_end, float *image);
+void col2im_f64(const conv2d_geometry *g, ptrdiff_t channels, const double *col,
+                ptrdiff_t row_begin, ptrdiff_t row_end, double *image);
+
+#endif

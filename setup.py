@@ -1,0 +1,105 @@
+"""Extension definitions and compiler flags for cnnfast (metadata: pyproject.toml).
+
+One extension, ``cnnfast._kernels``: the Cython bindings plus the C99 kernels
+in csrc/.  OpenMP is switched on when the compiler has it (``-fopenmp`` for
+gcc/clang, ``/openmp`` for MSVC); without it the build still succeeds, the
+kernels run on one thread, and the build says so loudly.  Set
+``CNNFAST_DEBUG=1`` for a debug build (bounds checks on, -O0 -g).
+"""
+
+import os
+import sys
+import tempfile
+import textwrap
+from glob import glob
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+DEBUG = os.environ.get("CNNFAST_DEBUG", "0") == "1"
+
+OPENMP_PROBE = textwrap.dedent(
+    """
+    #include <omp.h>
+    int main(void) {
+        int n = 0;
+        #pragma omp parallel reduction(+:n)
+        n += 1;
+        return n > 0 ? 0 : 1;
+    }
+    """
+)
+
+
+def openmp_flags(compiler):
+    """(compile, link) flags that enable OpenMP on this compiler, or None."""
+    if compiler.compiler_type == "msvc":
+        return ["/openmp"], []
+    if sys.platform == "darwin":
+        # Apple clang needs the flag through the preprocessor and a libomp.
+        return ["-Xpreprocessor", "-fopenmp"], ["-lomp"]
+    return ["-fopenmp"], ["-fopenmp"]
+
+
+def compiles_with(compiler, compile_flags, link_flags):
+    """Whether a small OpenMP program compiles and links with these flags."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "probe.c")
+        with open(source, "w") as f:
+            f.write(OPENMP_PROBE)
+        try:
+            objects = compiler.compile([source], output_dir=tmp, extra_postargs=compile_flags)
+            compiler.link_executable(objects, os.path.join(tmp, "probe"), extra_postargs=link_flags)
+        except Exception:
+            return False
+    return True
+
+
+class BuildExtWithOpenMP(build_ext):
+    """build_ext that adds OpenMP and optimisation flags for the compiler in use."""
+
+    def build_extensions(self):
+        msvc = self.compiler.compiler_type == "msvc"
+        if msvc:
+            optimise = ["/Od", "/Zi"] if DEBUG else ["/O2"]
+        else:
+            optimise = ["-O0", "-g"] if DEBUG else ["-O3"]
+            optimise += ["-std=c99", "-Wall", "-Wno-unused-function"]
+        flags = openmp_flags(self.compiler)
+        if os.environ.get("CNNFAST_NO_OPENMP") == "1" or not compiles_with(self.compiler, *flags):
+            flags = ([], [])
+            bar = "!" * 78
+            sys.stderr.write(
+                f"\n{bar}\n"
+                "cnnfast: this compiler has no usable OpenMP: building WITHOUT OpenMP.\n"
+                "Every kernel will run on ONE thread.  On macOS install an OpenMP runtime\n"
+                "(e.g. conda-forge llvm-openmp) and rebuild for multi-threaded kernels.\n"
+                f"{bar}\n\n"
+            )
+        for ext in self.extensions:
+            ext.extra_compile_args = optimise + flags[0]
+            ext.extra_link_args = flags[1]
+        super().build_extensions()
+
+
+extension = Extension(
+    "cnnfast._kernels",
+    sources=["cnnfast/_kernels.pyx"] + sorted(glob("csrc/*.c")),
+    include_dirs=["csrc"],
+    depends=sorted(glob("csrc/*.h") + glob("csrc/*.inc")),
+)
+
+setup(
+    ext_modules=cythonize(
+        [extension],
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": DEBUG,
+            "wraparound": False,
+            "initializedcheck": DEBUG,
+            "cdivision": True,
+        },
+    ),
+    cmdclass={"build_ext": BuildExtWithOpenMP},
+)
