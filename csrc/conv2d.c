@@ -3,6 +3,7 @@
 
 #include "blas.h"
 #include "conv2d.h"
+#include "depthwise.h"
 #include "threads.h"
 
 /* At most this many weight-gradient partial sums per call: enough slots to

@@ -25,6 +25,21 @@ typedef struct {
     ptrdiff_t groups;
 } conv2d_geometry;
 
+/* Output columns [*lo, *hi) whose input column out_col * stride + offset lies
+ * inside [0, in_width); the others read the zero padding.  Shared by every
+ * kernel that walks a convolution row by row. */
+static inline void conv2d_valid_columns(ptrdiff_t offset, ptrdiff_t stride, ptrdiff_t in_width,
+                                        ptrdiff_t out_width, ptrdiff_t *lo, ptrdiff_t *hi)
+{
+    ptrdiff_t first = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+    ptrdiff_t last = offset > in_width - 1 ? 0 : (in_width - 1 - offset) / stride + 1;
+    if (first > out_width) first = out_width;
+    if (last > out_width) last = out_width;
+    if (last < first) last = first;
+    *lo = first;
+    *hi = last;
+}
+
 /* col = patches of image (channels x in_height x in_width) for output rows
  * [row_begin, row_end). */
 void im2col_f32(const conv2d_geometry *g, ptrdiff_t channels, const float *image,

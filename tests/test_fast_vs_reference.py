@@ -1,0 +1,204 @@
+"""The fast kernels against their NumPy reference twins, on many random shapes.
+
+Each kernel family gets at least 300 seeded random configurations, drawn so
+that the special cases appear every few draws: batch 1, the 1x1 pointwise
+path, depthwise (and channel multipliers), a kernel exactly as large as the
+padded input, and a tiny convolution workspace that forces one output row per
+tile.  Every configuration is checked in float32 (rtol 1e-4) and float64
+(rtol 1e-10), relative to the largest magnitude of the reference result.
+"""
+
+import numpy as np
+import pytest
+
+import cnnfast
+from cnnfast import functional as F
+
+CONFIGS_PER_FAMILY = 300
+TOLERANCE = {np.float32: 1e-4, np.float64: 1e-10}
+
+
+def assert_close(fast, reference, dtype, what):
+    assert fast.dtype == reference.dtype == dtype, what
+    assert fast.shape == reference.shape, what
+    scale = max(float(np.abs(reference).max(initial=0.0)), 1.0)
+    error = float(np.abs(fast - reference).max(initial=0.0))
+    assert error <= TOLERANCE[dtype] * scale, f"{what}: max error {error:.3g} (scale {scale:.3g})"
+
+
+@pytest.fixture
+def workspace_limit():
+    """Set the conv workspace limit for one test, then restore it."""
+    saved = cnnfast.get_workspace_limit()
+    yield cnnfast.set_workspace_limit
+    cnnfast.set_workspace_limit(saved)
+
+
+def conv_config(index):
+    """A random convolution; every few indices one of the special cases."""
+    rng = np.random.default_rng(1000 + index)
+    case = index % 6
+    batch = 1 if case == 0 else int(rng.integers(1, 5))
+    groups = int(rng.choice([1, 1, 2, 3]))
+    group_in, group_out = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    kernel = tuple(int(k) for k in rng.integers(1, 5, 2))
+    stride = tuple(int(s) for s in rng.integers(1, 4, 2))
+    padding = tuple(int(p) for p in rng.integers(0, 3, 2))
+    dilation = tuple(int(d) for d in rng.integers(1, 4, 2))
+    if case == 1:  # pointwise: the GEMM reads the image directly
+        kernel, stride, padding = (1, 1), (1, 1), (0, 0)
+    if case == 2:  # depthwise, with a channel multiplier now and then
+        group_in, groups = 1, int(rng.integers(2, 7))
+    spans = [dilation[a] * (kernel[a] - 1) + 1 for a in range(2)]
+    size = [max(spans[a] - 2 * padding[a], 1) + int(rng.integers(0, 9)) for a in range(2)]
+    if case == 3:  # the kernel covers the whole padded input
+        padding = tuple(min(p, (s - 1) // 2) for p, s in zip(padding, spans))
+        size = [spans[a] - 2 * padding[a] for a in range(2)]
+    shape = (batch, groups * group_in, size[0], size[1])
+    weight_shape = (groups * group_out, group_in) + kernel
+    tiny_workspace = case == 4
+    return dict(shape=shape, weight_shape=weight_shape, stride=stride, padding=padding, dilation=dilation,
+                groups=groups, tiny_workspace=tiny_workspace, seed=index)
+
+
+def conv_id(index):
+    c = conv_config(index)
+    return (f"x{c['shape']}-w{c['weight_shape']}-s{c['stride']}-p{c['padding']}-d{c['dilation']}"
+            f"-g{c['groups']}{'-tiny_ws' if c['tiny_workspace'] else ''}").replace(" ", "")
+
+
+def random_arrays(seed, dtype, *shapes):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(shape).astype(dtype) for shape in shapes]
+
+
+@pytest.mark.parametrize("index", range(CONFIGS_PER_FAMILY), ids=conv_id)
+def test_conv2d(index, workspace_limit):
+    c = conv_config(index)
+    if c["tiny_workspace"]:
+        workspace_limit(1)  # one output row per tile, one image per weight slot
+    args = dict(stride=c["stride"], padding=c["padding"], dilation=c["dilation"], groups=c["groups"])
+    for dtype in (np.float32, np.float64):
+        x, weight, bias = random_arrays(c["seed"], dtype, c["shape"], c["weight_shape"], c["weight_shape"][0])
+        y = F.conv2d(x, weight, bias, **args)
+        assert_close(y, F.conv2d(x, weight, bias, backend="reference", **args), dtype, "y")
+        grad_y = random_arrays(c["seed"] + 1, dtype, y.shape)[0]
+        fast = F.conv2d_backward(grad_y, x, weight, **args)
+        reference = F.conv2d_backward(grad_y, x, weight, backend="reference", **args)
+        for name, got, want in zip(("grad_x", "grad_weight", "grad_bias"), fast, reference):
+            assert_close(got, want, dtype, name)
+
+
+def transposed_config(index):
+    """A random transposed convolution: a conv config read the other way round,
+    with an output_padding below max(stride, dilation)."""
+    c = conv_config(index)
+    rng = np.random.default_rng(5000 + index)
+    out_per_group, in_per_group = c["weight_shape"][:2]
+    groups = c["groups"]
+    out_per_group //= groups
+    c["weight_shape"] = (groups * in_per_group, out_per_group) + c["weight_shape"][2:]
+    c["shape"] = (c["shape"][0], groups * in_per_group) + tuple(int(s) for s in rng.integers(1, 7, 2))
+    c["output_padding"] = tuple(int(rng.integers(0, max(s, d))) for s, d in zip(c["stride"], c["dilation"]))
+    # keep the output non-empty: padding must leave at least one row and column
+    span = [c["dilation"][a] * (c["weight_shape"][2 + a] - 1) + 1 for a in range(2)]
+    c["padding"] = tuple(min(p, ((c["shape"][2 + a] - 1) * c["stride"][a] + span[a] - 1) // 2)
+                         for a, p in enumerate(c["padding"]))
+    return c
+
+
+@pytest.mark.parametrize("index", range(CONFIGS_PER_FAMILY))
+def test_conv_transpose2d(index, workspace_limit):
+    c = transposed_config(index)
+    if c["tiny_workspace"]:
+        workspace_limit(1)
+    args = dict(stride=c["stride"], padding=c["padding"], output_padding=c["output_padding"],
+                groups=c["groups"], dilation=c["dilation"])
+    for dtype in (np.float32, np.float64):
+        x, weight, bias = random_arrays(c["seed"], dtype, c["shape"], c["weight_shape"],
+                                        c["weight_shape"][1] * c["groups"])
+        y = F.conv_transpose2d(x, weight, bias, **args)
+        assert_close(y, F.conv_transpose2d(x, weight, bias, backend="reference", **args), dtype, "y")
+        grad_y = random_arrays(c["seed"] + 1, dtype, y.shape)[0]
+        fast = F.conv_transpose2d_backward(grad_y, x, weight, **args)
+        reference = F.conv_transpose2d_backward(grad_y, x, weight, backend="reference", **args)
+        for name, got, want in zip(("grad_x", "grad_weight", "grad_bias"), fast, reference):
+            assert_close(got, want, dtype, name)
+
+
+def pool_config(index):
+    rng = np.random.default_rng(9000 + index)
+    kernel = tuple(int(k) for k in rng.integers(1, 5, 2))
+    stride = tuple(int(s) for s in rng.integers(1, 4, 2))
+    padding = tuple(int(rng.integers(0, k // 2 + 1)) for k in kernel)
+    size = tuple(max(k - 2 * p, 1) + int(rng.integers(0, 8)) for k, p in zip(kernel, padding))
+    batch = 1 if index % 5 == 0 else int(rng.integers(1, 4))
+    shape = (batch, int(rng.integers(1, 5))) + size
+    stride_arg = None if index % 7 == 0 else stride  # None: stride = kernel_size
+    return shape, kernel, stride_arg, padding
+
+
+@pytest.mark.parametrize("index", range(CONFIGS_PER_FAMILY))
+def test_max_pool2d(index):
+    shape, kernel, stride, padding = pool_config(index)
+    rng = np.random.default_rng(index)
+    for dtype in (np.float32, np.float64):
+        # Every third configuration draws from few values: many ties, which go
+        # to the first maximum in both backends.
+        x = (rng.integers(0, 3, shape) if index % 3 == 0 else rng.standard_normal(shape)).astype(dtype)
+        y, argmax = F.max_pool2d(x, kernel, stride, padding)
+        y_ref, argmax_ref = F.max_pool2d(x, kernel, stride, padding, backend="reference")
+        assert_close(y, y_ref, dtype, "y")
+        np.testing.assert_array_equal(argmax, argmax_ref)
+        assert argmax.dtype == np.int64
+        grad_y = rng.standard_normal(y.shape).astype(dtype)
+        assert_close(F.max_pool2d_backward(grad_y, argmax, shape),
+                     F.max_pool2d_backward(grad_y, argmax, shape, backend="reference"), dtype, "grad_x")
+
+
+@pytest.mark.parametrize("index", range(CONFIGS_PER_FAMILY))
+def test_avg_pool2d(index):
+    shape, kernel, stride, padding = pool_config(index)
+    rng = np.random.default_rng(index)
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal(shape).astype(dtype)
+        for include_pad in (True, False):
+            y = F.avg_pool2d(x, kernel, stride, padding, include_pad)
+            assert_close(y, F.avg_pool2d(x, kernel, stride, padding, include_pad, backend="reference"), dtype, "y")
+            grad_y = rng.standard_normal(y.shape).astype(dtype)
+            assert_close(F.avg_pool2d_backward(grad_y, shape, kernel, stride, padding, include_pad),
+                         F.avg_pool2d_backward(grad_y, shape, kernel, stride, padding, include_pad,
+                                               backend="reference"), dtype, "grad_x")
+
+
+@pytest.mark.parametrize("index", range(60))
+def test_global_avg_pool2d(index):
+    shape = pool_config(index)[0]
+    rng = np.random.default_rng(index)
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal(shape).astype(dtype)
+        y = F.global_avg_pool2d(x)
+        assert y.shape == shape[:2]
+        assert_close(y, F.global_avg_pool2d(x, backend="reference"), dtype, "y")
+        grad_y = rng.standard_normal(shape[:2]).astype(dtype)
+        assert_close(F.global_avg_pool2d_backward(grad_y, shape),
+                     F.global_avg_pool2d_backward(grad_y, shape, backend="reference"), dtype, "grad_x")
+
+
+def test_max_pool_nan_wins_like_reference():
+    x = np.zeros((1, 1, 4, 4))
+    x[0, 0, 1, 1] = np.nan
+    x[0, 0, 0, 1] = np.nan
+    for backend in ("fast", "reference"):
+        y, argmax = F.max_pool2d(x, 2, backend=backend)
+        assert np.isnan(y[0, 0, 0, 0]) and argmax[0, 0, 0, 0] == 1, backend
+        assert y[0, 0, 1, 1] == 0 and argmax[0, 0, 1, 1] == 10, backend
+
+
+def test_max_pool_padding_never_wins():
+    x = np.full((1, 2, 3, 3), -np.inf, dtype=np.float32)
+    y, argmax = F.max_pool2d(x, 3, stride=1, padding=1)
+    assert np.all(y == -np.inf)
+    assert argmax.min() >= 0 and argmax.max() < 9
+    # the first real element of each window, in row-major order
+    assert argmax[0, 0, 0, 0] == 0 and argmax[0, 0, 2, 2] == 4
