@@ -46,17 +46,17 @@ def _unpad(a, padding):
     return np.ascontiguousarray(a[..., ph:a.shape[-2] - ph, pw:a.shape[-1] - pw])
 
 
-def _window(a, start, stride, size):
+def _window(a, start, g):
     """The strided view of the last two axes of ``a`` that one kernel tap sees.
 
-    Row ``i`` of the view is row ``start[0] + i * stride[0]`` of ``a``, for
-    ``i < size[0]`` (likewise for columns): for a kernel tap at offset
-    ``start`` in the padded input, element (i, j) is what that tap multiplies
-    for output position (i, j).  It is a view, so a backward pass can add into
-    it.
+    ``g`` is a ConvGeometry or PoolGeometry.  Row ``i`` of the view is row
+    ``start[0] + i * g.stride[0]`` of ``a``, for ``i < g.out_height`` (likewise
+    for columns): for a tap at offset ``start`` in the padded input, element
+    (i, j) is what that tap meets for output position (i, j).  It is a view,
+    so a backward pass can add into it.
     """
-    (h0, w0), (sh, sw), (oh, ow) = start, stride, size
-    return a[..., h0:h0 + sh * (oh - 1) + 1:sh, w0:w0 + sw * (ow - 1) + 1:sw]
+    (h0, w0), (sh, sw) = start, g.stride
+    return a[..., h0:h0 + sh * (g.out_height - 1) + 1:sh, w0:w0 + sw * (g.out_width - 1) + 1:sw]
 
 
 # -------------------------------------------------------- convolution helpers
@@ -73,44 +73,40 @@ def _taps(g):
         yield p, q, (p * g.dilation[0], q * g.dilation[1])
 
 
-def _out_size(g):
-    return (g.out_height, g.out_width)
-
-
 def _conv(x, weight, g):
     """Bias-free convolution of ``x`` (``g.input_shape``) into ``g.output_shape``."""
-    xs = _split_groups(_pad(x, g.padding), g.groups, 1)            # (N, G, Cg, Hp, Wp)
-    ws = _split_groups(weight, g.groups, 0)                          # (G, Kg, Cg, kh, kw)
+    xs = _split_groups(_pad(x, g.padding), g.groups, 1)   # (N, G, Cg, Hp, Wp)
+    ws = _split_groups(weight, g.groups, 0)               # (G, Kg, Cg, kh, kw)
     y = np.zeros(g.output_shape, x.dtype)
-    ys = _split_groups(y, g.groups, 1)                               # (N, G, Kg, Ho, Wo), a view
+    ys = _split_groups(y, g.groups, 1)                    # (N, G, Kg, Ho, Wo), a view
     for p, q, start in _taps(g):
-        patch = _window(xs, start, g.stride, _out_size(g))           # (N, G, Cg, Ho, Wo)
+        patch = _window(xs, start, g)                     # (N, G, Cg, Ho, Wo)
         ys += np.einsum("ngcij,gkc->ngkij", patch, ws[..., p, q])
     return y
 
 
 def _conv_input_grad(grad_y, weight, g):
     """Adjoint of ``_conv`` in its input: ``grad_y`` (``g.output_shape``) to ``g.input_shape``."""
-    gys = _split_groups(grad_y, g.groups, 1)                         # (N, G, Kg, Ho, Wo)
-    ws = _split_groups(weight, g.groups, 0)                          # (G, Kg, Cg, kh, kw)
+    gys = _split_groups(grad_y, g.groups, 1)              # (N, G, Kg, Ho, Wo)
+    ws = _split_groups(weight, g.groups, 0)               # (G, Kg, Cg, kh, kw)
     # Accumulate into a padded buffer so that taps falling on the padding need
     # no special case; the padding's share is thrown away by _unpad.
     grad_x = _pad(np.zeros(g.input_shape, grad_y.dtype), g.padding)
-    grad_xs = _split_groups(grad_x, g.groups, 1)                     # (N, G, Cg, Hp, Wp), a view
+    grad_xs = _split_groups(grad_x, g.groups, 1)          # (N, G, Cg, Hp, Wp), a view
     for p, q, start in _taps(g):
-        patch = _window(grad_xs, start, g.stride, _out_size(g))      # (N, G, Cg, Ho, Wo)
+        patch = _window(grad_xs, start, g)                # (N, G, Cg, Ho, Wo)
         patch += np.einsum("ngkij,gkc->ngcij", gys, ws[..., p, q])
     return _unpad(grad_x, g.padding)
 
 
 def _conv_weight_grad(grad_y, x, g):
     """Gradient of ``sum(_conv(x, W, g) * grad_y)`` with respect to ``W``."""
-    xs = _split_groups(_pad(x, g.padding), g.groups, 1)            # (N, G, Cg, Hp, Wp)
-    gys = _split_groups(grad_y, g.groups, 1)                         # (N, G, Kg, Ho, Wo)
+    xs = _split_groups(_pad(x, g.padding), g.groups, 1)   # (N, G, Cg, Hp, Wp)
+    gys = _split_groups(grad_y, g.groups, 1)              # (N, G, Kg, Ho, Wo)
     grad_w = np.empty(g.weight_shape, x.dtype)
-    grad_ws = _split_groups(grad_w, g.groups, 0)                     # (G, Kg, Cg, kh, kw), a view
+    grad_ws = _split_groups(grad_w, g.groups, 0)          # (G, Kg, Cg, kh, kw), a view
     for p, q, start in _taps(g):
-        patch = _window(xs, start, g.stride, _out_size(g))           # (N, G, Cg, Ho, Wo)
+        patch = _window(xs, start, g)                     # (N, G, Cg, Ho, Wo)
         grad_ws[..., p, q] = np.einsum("ngkij,ngcij->gkc", gys, patch)
     return grad_w
 
@@ -192,10 +188,10 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     Cout/G inputs per group): ``y = A^T x + b``.  Every ``x[n,k,i,j]`` is
     scattered, weighted by ``W[k,c,p,q]``, to ``y_pad[n, g*Cg + c, i*s + p*d,
     j*s + q*d]``, and the border ``P`` of ``y_pad`` is cropped.
-    ``output_padding`` settles an ambiguity of that convolution: with stride
-    > 1 several input sizes give the same output size, and ``output_padding``
-    picks a larger one; the extra rows and columns get only what the taps
-    reach, plus the bias.
+    ``output_padding`` chooses among the sizes ``Hout`` that such a
+    convolution maps to ``H`` (with stride > 1 several do).  When it is not
+    smaller than the stride (allowed if the dilation is larger), ``A`` is
+    that convolution limited to its first H x W output positions.
     """
     x, weight, bias, g = _checks.conv_transpose2d_args(x, weight, bias, stride, padding, output_padding,
                                                        groups, dilation)
@@ -213,10 +209,11 @@ def conv_transpose2d_backward(grad_y, x, weight, stride=1, padding=0, output_pad
 
     * input: ``grad_x = A grad_y``, the plain convolution of ``grad_y`` by
       ``weight``, limited to x's H x W output positions;
-    * weight: ``y`` is bilinear in ``x`` and ``W`` exactly as ``conv2d`` is in
-      its input and ``grad_y``, so ``grad_weight`` is the conv weight gradient
-      with ``x`` in the role of the conv's output gradient and ``grad_y`` in
-      the role of its input: the correlation of ``grad_y`` with ``x``;
+    * weight: ``L = <grad_y, A^T x> = <A grad_y, x>``, the loss of the
+      convolution ``A`` applied to ``grad_y`` with output gradient ``x``; so
+      ``grad_weight`` is the conv weight gradient with ``grad_y`` as the
+      conv's input and ``x`` as its output gradient: the correlation of
+      ``grad_y`` with ``x``;
     * bias: ``grad_bias[c] = sum_{n,u,v} grad_y[n,c,u,v]``.
     """
     grad_y, x, weight, g = _checks.conv_transpose2d_backward_args(grad_y, x, weight, stride, padding,

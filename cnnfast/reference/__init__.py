@@ -1,0 +1,32 @@
+"""Plain-NumPy reference implementation of every cnnfast kernel.
+
+Each function here has the signature and semantics of its compiled twin in
+:mod:`cnnfast.functional` (which follow ``torch.nn.functional``), runs the
+same argument checks (:mod:`cnnfast._checks`), and is written to be read: it
+is the oracle the fast kernels are tested against and the baseline they are
+benchmarked against.  Arrays are NCHW, float32 or float64, and results have
+the input dtype.
+"""
+
+from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
+from .pool import (
+    avg_pool2d,
+    avg_pool2d_backward,
+    global_avg_pool2d,
+    global_avg_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+)
+
+__all__ = [
+    "conv2d",
+    "conv2d_backward",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+]

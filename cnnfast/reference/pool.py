@@ -1,0 +1,141 @@
+"""Plain-NumPy 2-D max, average and global average pooling, forward and backward.
+
+The readable twin of the compiled pooling kernels: the test oracle and the
+benchmark baseline.  Semantics follow ``torch.nn.functional`` (NCHW, floor
+output sizes, padding at most half the window; float32 or float64 in, the same
+dtype out), except that a window holding NaN reports its *first* NaN as argmax.
+
+A window is seen one kernel tap (p, q) at a time: the inputs that tap sees
+for all output positions form a strided slice of the padded input (the
+``_window`` helper shared with the convolutions).  Forward passes stack or
+sum those slices; backward passes add into the same slices of a padded
+gradient buffer, then drop its border.
+"""
+
+import numpy as np
+
+from .. import _checks
+from .conv import _pad, _unpad, _window
+
+__all__ = [
+    "max_pool2d",
+    "max_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+]
+
+
+def _tap_windows(a, g):
+    """``a``'s padded planes cut into windows: (..., Ho, Wo, kh*kw), taps in row-major order."""
+    return np.stack([_window(a, tap, g) for tap in np.ndindex(*g.kernel)], axis=-1)
+
+
+def _divisor(g, count_include_pad, dtype):
+    """What each window's sum is divided by: a number, or an (Ho, Wo) array."""
+    if count_include_pad:
+        return g.kernel[0] * g.kernel[1]
+    real = _pad(np.ones((g.in_height, g.in_width), dtype), g.padding)
+    return _tap_windows(real, g).sum(axis=-1)
+
+
+# ---------------------------------------------------------------------- max
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """Max pooling with indices: ``(y, argmax)``.
+
+    Shapes: ``x`` (N, C, H, W); ``y`` (N, C, Ho, Wo) with
+    ``Ho = (H + 2*P - kh) // s + 1`` (likewise ``Wo``; ``stride=None`` means
+    ``kernel_size``); ``argmax`` int64 of the same shape, the flat index
+    ``h*W + w`` of the winner in its input plane (PyTorch's
+    ``return_indices``).
+
+    ``y[n,c,i,j] = max_{p,q} x_pad[n, c, i*s + p, j*s + q]`` over the real
+    (non-padding) elements.  Ties go to the first maximum in row-major window
+    order; padding never wins, even against -inf; a window holding a NaN gives
+    NaN, and argmax is its first NaN.
+    """
+    x, g = _checks.pool2d_args(x, kernel_size, stride, padding)
+    values = _tap_windows(_pad(x, g.padding, -np.inf), g)         # (N, C, Ho, Wo, T)
+    plane_index = np.arange(g.in_height * g.in_width).reshape(g.in_height, g.in_width)
+    indices = _tap_windows(_pad(plane_index, g.padding, -1), g)   # (Ho, Wo, T), -1 = padding
+    y = values.max(axis=-1)  # NaN propagates; padding's -inf never exceeds a real element
+    # The winner is the first real element equal to the max -- or, when the
+    # max is NaN, the first NaN (NaN == NaN is false, hence isnan).  Requiring
+    # a real element keeps padding out even when every input is -inf.
+    wins = (indices >= 0) & ((values == y[..., None]) | np.isnan(values))
+    first = wins.argmax(axis=-1)  # argmax of booleans: the first True
+    argmax = np.take_along_axis(np.broadcast_to(indices, values.shape), first[..., None], axis=-1)[..., 0]
+    return y, argmax.astype(np.int64, copy=False)
+
+
+def max_pool2d_backward(grad_y, argmax, x_shape):
+    """Gradient of ``max_pool2d``: ``grad_x`` of shape ``x_shape`` (N, C, H, W).
+
+    ``grad_y`` and ``argmax`` are (N, C, Ho, Wo).  Each output is a copy of one
+    input element (the winner), so its gradient is routed back to that element
+    alone: an up-sampling of ``grad_y`` through ``argmax``.  Overlapping
+    windows can pick the same winner, whose gradients then add up, hence
+    ``np.add.at`` (plain fancy-index assignment would keep only one).
+    """
+    grad_y, argmax, x_shape = _checks.max_pool2d_backward_args(grad_y, argmax, x_shape)
+    n, c, h, w = x_shape
+    planes, per_plane = n * c, grad_y.shape[2] * grad_y.shape[3]
+    grad_x = np.zeros((planes, h * w), grad_y.dtype)
+    rows = np.arange(planes)[:, None]
+    np.add.at(grad_x, (rows, argmax.reshape(planes, per_plane)), grad_y.reshape(planes, per_plane))
+    return grad_x.reshape(x_shape)
+
+
+# ------------------------------------------------------------------ average
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
+    """Average pooling: ``y`` (N, C, Ho, Wo) from ``x`` (N, C, H, W).
+
+    ``y[n,c,i,j] = sum_{p,q} x_pad[n, c, i*s + p, j*s + q] / D[i,j]`` with
+    ``x_pad`` zero-padded and ``D = kh*kw`` when ``count_include_pad``, else
+    the number of real (non-padding) elements in window (i, j).  Output sizes
+    as ``max_pool2d``.
+    """
+    x, g = _checks.pool2d_args(x, kernel_size, stride, padding)
+    return _tap_windows(_pad(x, g.padding), g).sum(axis=-1) / _divisor(g, count_include_pad, x.dtype)
+
+
+def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride=None, padding=0, count_include_pad=True):
+    """Gradient of ``avg_pool2d``: ``grad_x`` of shape ``x_shape`` from ``grad_y`` (N, C, Ho, Wo).
+
+    Each output is ``1/D[i,j]`` times the sum of its window, so every element
+    of the window receives ``grad_y[n,c,i,j] / D[i,j]``: ``grad_y`` is
+    up-sampled by spreading it evenly over its window, and overlapping
+    windows add.  The share that falls on padding is dropped.
+    """
+    grad_y, g = _checks.pool2d_backward_args(grad_y, x_shape, kernel_size, stride, padding)
+    share = grad_y / _divisor(g, count_include_pad, grad_y.dtype)
+    grad_x = _pad(np.zeros(g.input_shape, grad_y.dtype), g.padding)
+    for tap in np.ndindex(*g.kernel):
+        window = _window(grad_x, tap, g)
+        window += share
+    return _unpad(grad_x, g.padding)
+
+
+def global_avg_pool2d(x):
+    """Mean over the whole plane: ``y`` (N, C) from ``x`` (N, C, H, W).
+
+    ``y[n,c] = sum_{h,w} x[n,c,h,w] / (H*W)``: average pooling with one window
+    covering the plane.
+    """
+    x, _ = _checks.global_avg_pool2d_args(x)
+    return x.mean(axis=(2, 3))
+
+
+def global_avg_pool2d_backward(grad_y, x_shape):
+    """Gradient of ``global_avg_pool2d``: ``grad_x`` of shape ``x_shape`` from ``grad_y`` (N, C).
+
+    Every element of a plane enters its mean with weight ``1/(H*W)``, so each
+    receives ``grad_y[n,c] / (H*W)``: the gradient is spread evenly.
+    """
+    grad_y, (n, c, h, w) = _checks.global_avg_pool2d_backward_args(grad_y, x_shape)
+    return np.broadcast_to((grad_y / (h * w))[:, :, None, None], (n, c, h, w)).copy()
