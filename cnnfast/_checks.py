@@ -397,8 +397,8 @@ def global_avg_pool2d_args(x):
 
 
 def global_avg_pool2d_backward_args(grad_y, x_shape):
-    """Checked ``(grad_y, x_shape)`` for ``global_avg_pool2d_backward``."""
+    """Checked ``(grad_y, geometry)`` for ``global_avg_pool2d_backward``."""
     (grad_y,) = float_arrays(grad_y=grad_y)
     _ndim("grad_y", grad_y, 2, "(N, C)")
     shape = _input_shape(x_shape, grad_y)
-    return grad_y, shape
+    return grad_y, _pool_geometry(shape, shape[2:], 1, 0)

@@ -191,8 +191,7 @@ def global_avg_pool2d_backward(grad_y, x_shape, backend="fast"):
     """Gradient of ``global_avg_pool2d``: grad_y (N, C) -> grad_x of shape ``x_shape``."""
     if _is_reference(backend):
         return reference.global_avg_pool2d_backward(grad_y, x_shape)
-    grad_y, x_shape = _checks.global_avg_pool2d_backward_args(grad_y, x_shape)
-    g = _checks._pool_geometry(x_shape, x_shape[2:], 1, 0)
-    grad_x = np.empty(x_shape, dtype=grad_y.dtype)
+    grad_y, g = _checks.global_avg_pool2d_backward_args(grad_y, x_shape)
+    grad_x = np.empty(g.input_shape, dtype=grad_y.dtype)
     _kernels.avg_pool2d_backward(g, True, grad_y.reshape(g.output_shape), grad_x)
     return grad_x

@@ -137,5 +137,6 @@ def global_avg_pool2d_backward(grad_y, x_shape):
     Every element of a plane enters its mean with weight ``1/(H*W)``, so each
     receives ``grad_y[n,c] / (H*W)``: the gradient is spread evenly.
     """
-    grad_y, (n, c, h, w) = _checks.global_avg_pool2d_backward_args(grad_y, x_shape)
-    return np.broadcast_to((grad_y / (h * w))[:, :, None, None], (n, c, h, w)).copy()
+    grad_y, g = _checks.global_avg_pool2d_backward_args(grad_y, x_shape)
+    share = grad_y / (g.in_height * g.in_width)
+    return np.broadcast_to(share[:, :, None, None], g.input_shape).copy()
