@@ -27,7 +27,10 @@ import cnnfast  # noqa: E402
 from cnnfast import functional as F  # noqa: E402
 from benchmarks.workloads import CONV_WORKLOADS  # noqa: E402
 
-PAUSE_SECONDS = 0.05
+# Long enough for another runtime's spinning workers to go idle, short enough
+# that the VM does not park the idle vCPU: measured here, waking it after a
+# 0.2 s pause cost ~10 ms, which would swamp the small workloads.
+PAUSE_SECONDS = 0.01
 
 
 def conv_step(backend, x, w, b, grad_y, workload):
@@ -91,17 +94,31 @@ def measure(workload, threads, repeats, torch, numpy_blas_limit):
 
 
 def numpy_blas_limiter():
-    """Context manager factory limiting NumPy's BLAS (not cnnfast's, pinned to one thread)."""
+    """Context manager factory setting the thread count of every BLAS in the
+    process but cnnfast's own (which stays pinned to one thread)."""
+    import os
+    from contextlib import contextmanager
     try:
-        from threadpoolctl import threadpool_info, threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:
         from contextlib import nullcontext
         return lambda threads: nullcontext()
     import cnnfast._runtime as runtime
-    ours = runtime._openblas._name
-    prefixes = {info["prefix"] for info in threadpool_info()
-                if info["user_api"] == "blas" and info["filepath"] != ours}
-    return lambda threads: threadpool_limits(limits={p: threads for p in prefixes})
+    ours = os.path.realpath(runtime._openblas._name)
+    others = [c for c in ThreadpoolController().lib_controllers
+              if c.user_api == "blas" and os.path.realpath(c.filepath) != ours]
+
+    @contextmanager
+    def limit(threads):
+        saved = [c.num_threads for c in others]
+        for controller in others:
+            controller.set_num_threads(threads)
+        try:
+            yield
+        finally:
+            for controller, count in zip(others, saved):
+                controller.set_num_threads(count)
+    return limit
 
 
 def main(argv=None):

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 
@@ -14,15 +15,18 @@ from cnnfast import functional as F
 
 
 def run_python(code, **env):
-    """Run ``code`` in a fresh interpreter with extra environment variables."""
-    environment = {k: v for k, v in os.environ.items() if v is not None}
+    """Run ``code`` in a fresh interpreter with extra environment variables,
+    from a directory outside the checkout, so that it imports the same
+    installed cnnfast as the tests."""
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.path.dirname(os.path.dirname(cnnfast.__file__))
     for key, value in env.items():
         if value is None:
             environment.pop(key, None)
         else:
             environment[key] = value
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                            env=environment, timeout=300)
+                            env=environment, timeout=300, cwd=tempfile.gettempdir())
     assert result.returncode == 0, result.stderr
     return result.stdout
 
