@@ -32,6 +32,9 @@ __all__ = [
 # No product of sizes may reach this: it is the largest Py_ssize_t on 64-bit
 # platforms divided by 8, so element counts times the element size fit too.
 _MAX_ELEMENTS = (2**63 - 1) // 8
+# Stride, padding, dilation, kernel size, groups: far beyond any real layer,
+# small enough that the kernels' index arithmetic cannot overflow.
+_MAX_SCALAR = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -107,13 +110,18 @@ def pair(name, value, minimum):
         result = (_integer(name, value),) * 2
     if min(result) < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    if max(result) > _MAX_SCALAR:
+        raise ValueError(f"{name} must be <= {_MAX_SCALAR}, got {value!r}")
     return result
 
 
-def positive_int(name, value):
+def positive_int(name, value, maximum=_MAX_SCALAR):
+    """``value`` as an int in [1, maximum]."""
     result = _integer(name, value)
     if result < 1:
         raise ValueError(f"{name} must be >= 1, got {value!r}")
+    if result > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value!r}")
     return result
 
 
@@ -166,6 +174,7 @@ def shape4(name, value):
     shape = tuple(_integer(name, v) for v in value)
     if min(shape) < 0:
         raise ValueError(f"{name} must not hold negative sizes, got {value!r}")
+    _check_size(name, shape)
     return shape
 
 

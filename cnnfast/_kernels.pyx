@@ -1,9 +1,9 @@
 """Bindings to the C kernels in csrc/: thin, typed, GIL released.
 
 Each function takes C-contiguous arrays of one float dtype whose shapes
-:mod:`cnnfast.functional` has already checked; the shapes are checked once
-more here, cheaply, so that no call from Python can make the C index out of
-bounds.  The GIL is released around every kernel, so several Python threads
+:mod:`cnnfast.functional` has already checked; the geometry's own fields and
+the arrays' shapes are checked once more here, cheaply, so that no call from
+Python can make the C divide by zero or index out of bounds.  The GIL is released around every kernel, so several Python threads
 may run kernels at once: the kernels keep no state between calls but the
 thread count, the workspace limit and the BLAS entry points, all read-only
 while they run.
@@ -138,6 +138,18 @@ cdef conv2d_geometry _conv_geometry(g) except *:
     c.pad_height, c.pad_width = g.padding
     c.dilation_height, c.dilation_width = g.dilation
     c.groups = g.groups
+    if min(c.stride_height, c.stride_width, c.dilation_height, c.dilation_width, c.groups,
+           c.kernel_height, c.kernel_width) < 1 or min(c.pad_height, c.pad_width) < 0:
+        raise ValueError(f"invalid convolution geometry {g}")
+    if c.in_channels % c.groups or c.out_channels % c.groups:
+        raise ValueError(f"groups does not divide the channels in {g}")
+    # Output rows past the padded input would read outside it (a transposed
+    # convolution may crop the output, never extend it).
+    if (c.out_height > (c.in_height + 2 * c.pad_height - c.dilation_height * (c.kernel_height - 1) - 1)
+            // c.stride_height + 1 or
+            c.out_width > (c.in_width + 2 * c.pad_width - c.dilation_width * (c.kernel_width - 1) - 1)
+            // c.stride_width + 1):
+        raise ValueError(f"output size too large for the input in {g}")
     patch = c.in_channels // c.groups * c.kernel_height * c.kernel_width
     for name, size in (("in_channels // groups * kh * kw", patch),
                        ("out_channels // groups", c.out_channels // c.groups),
@@ -150,13 +162,24 @@ cdef conv2d_geometry _conv_geometry(g) except *:
     return c
 
 
-cdef pool2d_geometry _pool_geometry(g):
+cdef pool2d_geometry _pool_geometry(g, bint windows=True) except *:
+    """The C geometry of a PoolGeometry.  With ``windows``, its windows must be
+    those of pooling: every one non-empty (padding at most half the window,
+    output size as computed from the input)."""
     cdef pool2d_geometry c
     c.planes = g.batch * g.channels
     c.in_height, c.in_width, c.out_height, c.out_width = g.in_height, g.in_width, g.out_height, g.out_width
     c.kernel_height, c.kernel_width = g.kernel
     c.stride_height, c.stride_width = g.stride
     c.pad_height, c.pad_width = g.padding
+    if windows and not (
+            min(c.kernel_height, c.kernel_width, c.stride_height, c.stride_width) >= 1
+            and 0 <= 2 * c.pad_height <= c.kernel_height and 0 <= 2 * c.pad_width <= c.kernel_width
+            and c.in_height + 2 * c.pad_height >= c.kernel_height
+            and c.in_width + 2 * c.pad_width >= c.kernel_width
+            and c.out_height == (c.in_height + 2 * c.pad_height - c.kernel_height) // c.stride_height + 1
+            and c.out_width == (c.in_width + 2 * c.pad_width - c.kernel_width) // c.stride_width + 1):
+        raise ValueError(f"invalid pooling geometry {g}")
     return c
 
 
@@ -265,9 +288,10 @@ def max_pool2d_backward(g, const real[:, :, :, ::1] grad_y, const int64_t[:, :, 
                         real[:, :, :, ::1] grad_x):
     """grad_x (N, C, H, W) = grad_y routed to the argmax positions.
 
-    Every argmax is checked to lie inside its plane before the kernel runs.
+    Every argmax is checked to lie inside its plane before the kernel runs;
+    the windows play no part (only the plane sizes of ``g`` are read).
     """
-    cdef pool2d_geometry c = _pool_geometry(g)
+    cdef pool2d_geometry c = _pool_geometry(g, False)
     _shape("grad_y", grad_y, g.output_shape)
     _shape("argmax", argmax, g.output_shape)
     _shape("grad_x", grad_x, g.input_shape)

@@ -79,9 +79,13 @@ def _load_openblas():
 _openblas, _openblas_version = _load_openblas()
 
 
+# More threads than this only oversubscribes (and OpenMP may fail to create them).
+MAX_THREADS = 1024
+
+
 def set_num_threads(num_threads):
-    """Set the number of threads every cnnfast kernel uses (an int >= 1)."""
-    num_threads = positive_int("num_threads", num_threads)
+    """Set the number of threads every cnnfast kernel uses (an int in [1, 1024])."""
+    num_threads = positive_int("num_threads", num_threads, MAX_THREADS)
     if num_threads > 1 and not _kernels.openmp_enabled():
         warnings.warn("cnnfast was built without OpenMP: kernels run on one thread", RuntimeWarning,
                       stacklevel=2)
@@ -100,7 +104,7 @@ def set_workspace_limit(nbytes):
     sums, stay under it whatever the batch size (one output row per thread is
     the floor).
     """
-    nbytes = positive_int("nbytes", nbytes)
+    nbytes = positive_int("nbytes", nbytes, 2**62)
     _kernels.set_workspace_limit(nbytes)
 
 

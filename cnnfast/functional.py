@@ -145,7 +145,7 @@ def max_pool2d_backward(grad_y, argmax, x_shape, backend="fast"):
     grad_y, argmax, x_shape = _checks.max_pool2d_backward_args(grad_y, argmax, x_shape)
     n, c, h, w = x_shape
     ho, wo = grad_y.shape[2:]
-    # The windows are unknown here; a geometry with the right plane sizes is all the kernel reads.
+    # The windows are unknown here: the kernel reads only the plane sizes.
     g = _checks.PoolGeometry(n, c, h, w, ho, wo, (1, 1), (1, 1), (0, 0))
     grad_x = np.empty(x_shape, dtype=grad_y.dtype)
     _kernels.max_pool2d_backward(g, grad_y, argmax, grad_x)

@@ -11,12 +11,10 @@ a callable, mapping its good value to a bad one.
 Then:
 
 * the run-time settings (``set_num_threads``, ``set_workspace_limit``);
-* the Cython layer called directly, which re-checks array shapes;
+* the Cython layer called directly, which re-checks array shapes and the
+  geometry's own fields;
 * acceptance: non-contiguous, negative-stride, Fortran-order and read-only
   arrays, nested lists, and empty batches all work and give the same answers.
-
-Tests marked ``xfail(strict=True)`` pin down known library bugs; each one
-starts to fail (XPASS) once the bug is fixed, and the marker should then go.
 """
 
 import subprocess
@@ -267,8 +265,10 @@ CONV2D_CASES = [
      "kernel-too-wide-padded"),
     ({"dilation": 3}, ValueError, r"dilated height extent 7\) is larger than the padded input height",
      "dilated-kernel-too-large"),
-    ({"padding": 2**40}, ValueError, rf"output of shape \(2, 3, {6 + 2 * 2**40 - 2}, {6 + 2 * 2**40 - 2}\) has \d+ elements: too large",
+    ({"padding": 2**31 - 1}, ValueError,
+     rf"output of shape \(2, 3, {6 + 2 * (2**31 - 1) - 2}, {6 + 2 * (2**31 - 1) - 2}\) has \d+ elements: too large",
      "padding-overflows-output"),
+    ({"padding": 2**40}, ValueError, r"padding must be <= 2147483647, got 1099511627776", "padding-beyond-limit"),
     ({"x": shape(1, 2, 1, 1), "weight": shape(1, 2, 1, 1), "bias": None, "padding": 2**29 - 1}, ValueError,
      r"im2col patch matrix of shape \(2, 1152921502459363329\) has \d+ elements: too large",
      "patch-matrix-overflows"),
@@ -288,7 +288,7 @@ CONV2D_BACKWARD_CASES = [
     ({"weight": shape(3, 2, 3, 3)}, ValueError, r"weight of shape \(3, 2, 3, 3\) expects 2 \* groups=1", "channel-mismatch"),
     ({"groups": 3}, ValueError, r"groups=3 does not divide the 4 channels of x", "groups-not-dividing-C"),
     ({"weight": shape(3, 4, 7, 3)}, ValueError, r"kernel \(7, 3\) .* larger than the padded input height", "kernel-too-tall"),
-    ({"padding": 2**40}, ValueError, r"output of shape .* elements: too large", "padding-overflows-output"),
+    ({"padding": 2**31 - 1}, ValueError, r"output of shape .* elements: too large", "padding-overflows-output"),
 ]
 
 CONV_TRANSPOSE_CASES = [
@@ -307,11 +307,13 @@ CONV_TRANSPOSE_CASES = [
     ({"padding": 4}, ValueError,
      r"padding \(4, 4\) leaves no output for x of shape \(2, 4, 5, 5\) and weight of shape \(4, 3, 3, 3\)",
      "padding-leaves-no-output"),
-    ({"stride": 2**40}, ValueError, rf"output of shape \(2, 3, {4 * 2**40 + 3}, {4 * 2**40 + 3}\) has \d+ elements: too large",
+    ({"stride": 2**31 - 1}, ValueError,
+     rf"output of shape \(2, 3, {4 * (2**31 - 1) + 3}, {4 * (2**31 - 1) + 3}\) has \d+ elements: too large",
      "stride-overflows-output"),
-    ({"stride": (1, 2**62)}, ValueError, r"output of shape .* elements: too large", "stride-width-overflows-output"),
-    ({"output_padding": (2**62, 0), "dilation": (2**63, 1)}, ValueError, r"output of shape .* elements: too large",
-     "output_padding-overflows-output"),
+    ({"stride": (1, 2**62)}, ValueError, r"stride must be <= 2147483647, got \(1, 4611686018427387904\)",
+     "stride-beyond-limit"),
+    ({"output_padding": (2**40, 0)}, ValueError, r"output_padding must be <= 2147483647",
+     "output_padding-beyond-limit"),
 ]
 
 CONV_TRANSPOSE2D_CASES = [
@@ -443,38 +445,26 @@ def test_unknown_backend(name, backend):
         call(name, backend, good_args(name))
 
 
-# ---------------------------------------------------------- known bugs (xfail)
+# ------------------------------------------------------ limits of the arguments
 
-HUGE = 2**64  # a valid stride/dilation for _checks, but beyond C's Py_ssize_t
+HUGE = 2**64  # beyond C's Py_ssize_t: refused by both backends, naming the argument
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="BUG: _checks accepts a stride or dilation >= 2**63 and the reference backend computes "
-                          "the result, but the fast backend's Cython geometry conversion raises OverflowError "
-                          "('Python int too large to convert to C ssize_t'), which names no argument")
-@pytest.mark.parametrize("name, changes", [
-    pytest.param("conv2d", {"stride": HUGE}, id="conv2d-stride"),
-    pytest.param("conv2d", {"weight": shape(3, 4, 1, 1), "dilation": HUGE}, id="conv2d-dilation"),
-    pytest.param("conv2d_backward", {"stride": (1, HUGE), "grad_y": shape(2, 3, 4, 1)}, id="conv2d_backward-stride"),
-    pytest.param("conv_transpose2d", {"weight": shape(4, 3, 1, 1), "dilation": HUGE}, id="conv_transpose2d-dilation"),
-    pytest.param("max_pool2d", {"stride": HUGE}, id="max_pool2d-stride"),
-    pytest.param("avg_pool2d", {"stride": HUGE}, id="avg_pool2d-stride"),
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name, changes, argument", [
+    pytest.param("conv2d", {"stride": HUGE}, "stride", id="conv2d-stride"),
+    pytest.param("conv2d", {"weight": shape(3, 4, 1, 1), "dilation": HUGE}, "dilation", id="conv2d-dilation"),
+    pytest.param("conv2d_backward", {"stride": (1, HUGE), "grad_y": shape(2, 3, 4, 1)}, "stride",
+                 id="conv2d_backward-stride"),
+    pytest.param("conv_transpose2d", {"weight": shape(4, 3, 1, 1), "dilation": HUGE}, "dilation",
+                 id="conv_transpose2d-dilation"),
+    pytest.param("max_pool2d", {"stride": HUGE}, "stride", id="max_pool2d-stride"),
+    pytest.param("avg_pool2d", {"stride": HUGE}, "stride", id="avg_pool2d-stride"),
 ])
-def test_huge_stride_or_dilation_same_on_both_backends(name, changes):
-    args = apply_changes(good_args(name), changes)
-    expected = call(name, "reference", args)
-    try:
-        got = call(name, "fast", args)
-    except ValueError as error:  # refusing it is fine too, if the message names the argument
-        assert "stride" in str(error) or "dilation" in str(error)
-        return
-    assert_same(got, expected)
+def test_huge_stride_or_dilation_is_refused(name, changes, argument, backend):
+    assert_refused(name, backend, changes, ValueError, rf"{argument} must be <= 2147483647")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: x_shape is never size-checked (_checks._input_shape has no _check_size), so an "
-                          "x_shape whose product exceeds the element limit fails inside NumPy with 'array is too "
-                          "big' / 'Maximum allowed dimension exceeded' / 'iterator is too large', naming no argument")
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name, changes", [
     pytest.param("max_pool2d_backward", {"x_shape": (2, 3, 2**31, 2**31)}, id="max_pool2d_backward"),
@@ -517,9 +507,6 @@ def test_bad_setting_is_refused_and_changes_nothing(setter, value, exception, ma
     assert (cnnfast.get_num_threads(), cnnfast.get_workspace_limit()) == before
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="BUG: set_num_threads(2**31) / set_workspace_limit(2**64) pass positive_int and then "
-                          "overflow the C int / size_t in _kernels: OverflowError naming no argument")
 @pytest.mark.parametrize("setter, value, match", [
     (cnnfast.set_num_threads, 2**31, r"num_threads"),
     (cnnfast.set_workspace_limit, 2**64, r"nbytes"),
@@ -529,10 +516,6 @@ def test_setting_beyond_c_range(setter, value, match, restore_settings):
         setter(value)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: set_num_threads accepts any int up to 2**31 - 1; the next kernel asks OpenMP for "
-                          "that many threads and libgomp kills the process ('Out of memory allocating "
-                          "481036338272 bytes', exit 1; a segfault with 100000 threads under ulimit -u 4096)")
 def test_huge_thread_count_does_not_kill_the_process():
     # In a child process, with its address space capped, so the failure is quick and harmless.
     code = textwrap.dedent("""
@@ -788,3 +771,30 @@ def test_output_padding_below_dilation_is_accepted(backend):
     args = good_args("conv_transpose2d")
     y = F.conv_transpose2d(**args, stride=1, dilation=2, output_padding=1, backend=backend)
     assert y.shape == (2, 3, 5 + 2 * 2 + 1, 5 + 2 * 2 + 1)
+
+
+def test_cython_refuses_a_pool_geometry_with_empty_windows():
+    """Hand-made geometries must not make the C read outside the input."""
+    x = np.ones((1, 1, 2, 2))
+    g = _checks.PoolGeometry(1, 1, 2, 2, 10**6, 1, (2, 2), (2, 2), (0, 0))
+    y, argmax = np.empty(g.output_shape), np.empty(g.output_shape, np.int64)
+    with pytest.raises(ValueError, match="invalid pooling geometry"):
+        _kernels.max_pool2d_forward(g, x, y, argmax)
+    with pytest.raises(ValueError, match="invalid pooling geometry"):
+        _kernels.avg_pool2d_forward(g, True, x, y)
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("stride", (0, 0), "invalid convolution geometry"),
+    ("dilation", (1, 0), "invalid convolution geometry"),
+    ("padding", (-1, 0), "invalid convolution geometry"),
+    ("out_height", 5, "output size too large"),
+])
+def test_cython_refuses_a_conv_geometry_the_c_cannot_run(field, value, match):
+    from dataclasses import replace
+
+    s = _conv_setup()
+    g = replace(s["g"], **{field: value})
+    y = np.empty(g.output_shape)
+    with pytest.raises(ValueError, match=match):
+        _kernels.conv2d_forward(g, s["x"], s["weight"], None, y)
