@@ -13,6 +13,7 @@ whose result differs from the reference is refused.
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -24,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cnnfast  # noqa: E402
+from cnnfast._runtime import config  # noqa: E402
 from cnnfast import functional as F  # noqa: E402
 from benchmarks.workloads import CONV_WORKLOADS  # noqa: E402
 
@@ -158,7 +160,9 @@ def main(argv=None):
     if args.json:
         machine = {"cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
                    "numpy": np.__version__, "torch": getattr(torch, "__version__", None),
-                   "cnnfast": cnnfast.__version__, "command": " ".join(sys.argv)}
+                   "cnnfast": cnnfast.__version__, "blas": config()["blas"],
+                   "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "unset"),
+                   "command": " ".join(sys.argv)}
         Path(args.json).write_text(json.dumps({"machine": machine, "results": results}, indent=1))
 
 
