@@ -30,18 +30,7 @@ from cnnfast import _checks, _kernels
 from cnnfast import functional as F
 
 BACKENDS = ("fast", "reference")
-FUNCTIONS = (
-    "conv2d",
-    "conv2d_backward",
-    "conv_transpose2d",
-    "conv_transpose2d_backward",
-    "max_pool2d",
-    "max_pool2d_backward",
-    "avg_pool2d",
-    "avg_pool2d_backward",
-    "global_avg_pool2d",
-    "global_avg_pool2d_backward",
-)
+FUNCTIONS = tuple(F.__all__)
 
 # The float arrays each function takes, in the order _checks.float_arrays sees them.
 FLOAT_ARRAYS = {

@@ -171,7 +171,7 @@ def test_avg_pool2d(index):
                                                backend="reference"), dtype, "grad_x")
 
 
-@pytest.mark.parametrize("index", range(60))
+@pytest.mark.parametrize("index", range(CONFIGS_PER_FAMILY))
 def test_global_avg_pool2d(index):
     shape = pool_config(index)[0]
     rng = np.random.default_rng(index)
