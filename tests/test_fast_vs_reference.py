@@ -72,21 +72,26 @@ def random_arrays(seed, dtype, *shapes):
     return [rng.standard_normal(shape).astype(dtype) for shape in shapes]
 
 
+def check_conv_family(forward, backward, c, bias_size, args):
+    """forward and backward of one convolution function, fast vs reference, both dtypes."""
+    for dtype in (np.float32, np.float64):
+        x, weight, bias = random_arrays(c["seed"], dtype, c["shape"], c["weight_shape"], bias_size)
+        y = forward(x, weight, bias, **args)
+        assert_close(y, forward(x, weight, bias, backend="reference", **args), dtype, "y")
+        grad_y = random_arrays(c["seed"] + 1, dtype, y.shape)[0]
+        fast = backward(grad_y, x, weight, **args)
+        reference = backward(grad_y, x, weight, backend="reference", **args)
+        for name, got, want in zip(("grad_x", "grad_weight", "grad_bias"), fast, reference):
+            assert_close(got, want, dtype, name)
+
+
 @pytest.mark.parametrize("index", range(CONFIGS_PER_FAMILY), ids=conv_id)
 def test_conv2d(index, workspace_limit):
     c = conv_config(index)
     if c["tiny_workspace"]:
         workspace_limit(1)  # one output row per tile, one image per weight slot
     args = dict(stride=c["stride"], padding=c["padding"], dilation=c["dilation"], groups=c["groups"])
-    for dtype in (np.float32, np.float64):
-        x, weight, bias = random_arrays(c["seed"], dtype, c["shape"], c["weight_shape"], c["weight_shape"][0])
-        y = F.conv2d(x, weight, bias, **args)
-        assert_close(y, F.conv2d(x, weight, bias, backend="reference", **args), dtype, "y")
-        grad_y = random_arrays(c["seed"] + 1, dtype, y.shape)[0]
-        fast = F.conv2d_backward(grad_y, x, weight, **args)
-        reference = F.conv2d_backward(grad_y, x, weight, backend="reference", **args)
-        for name, got, want in zip(("grad_x", "grad_weight", "grad_bias"), fast, reference):
-            assert_close(got, want, dtype, name)
+    check_conv_family(F.conv2d, F.conv2d_backward, c, c["weight_shape"][0], args)
 
 
 def transposed_config(index):
@@ -114,16 +119,8 @@ def test_conv_transpose2d(index, workspace_limit):
         workspace_limit(1)
     args = dict(stride=c["stride"], padding=c["padding"], output_padding=c["output_padding"],
                 groups=c["groups"], dilation=c["dilation"])
-    for dtype in (np.float32, np.float64):
-        x, weight, bias = random_arrays(c["seed"], dtype, c["shape"], c["weight_shape"],
-                                        c["weight_shape"][1] * c["groups"])
-        y = F.conv_transpose2d(x, weight, bias, **args)
-        assert_close(y, F.conv_transpose2d(x, weight, bias, backend="reference", **args), dtype, "y")
-        grad_y = random_arrays(c["seed"] + 1, dtype, y.shape)[0]
-        fast = F.conv_transpose2d_backward(grad_y, x, weight, **args)
-        reference = F.conv_transpose2d_backward(grad_y, x, weight, backend="reference", **args)
-        for name, got, want in zip(("grad_x", "grad_weight", "grad_bias"), fast, reference):
-            assert_close(got, want, dtype, name)
+    check_conv_family(F.conv_transpose2d, F.conv_transpose2d_backward, c, c["weight_shape"][1] * c["groups"],
+                      args)
 
 
 def pool_config(index):

@@ -18,15 +18,6 @@ from .pool import (
     max_pool2d_backward,
 )
 
-__all__ = [
-    "conv2d",
-    "conv2d_backward",
-    "conv_transpose2d",
-    "conv_transpose2d_backward",
-    "max_pool2d",
-    "max_pool2d_backward",
-    "avg_pool2d",
-    "avg_pool2d_backward",
-    "global_avg_pool2d",
-    "global_avg_pool2d_backward",
-]
+from . import conv, pool  # noqa: E402  (the submodules, for their __all__)
+
+__all__ = conv.__all__ + pool.__all__
