@@ -1,0 +1,127 @@
+"""``cnnfast bench``: the command runs, and its JSON holds what it promises.
+
+Timings are never checked for their values here (timing is not a pass/fail
+test); only that every workload and backend was measured and is positive.
+"""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cnnfast.bench import cases, runner
+from cnnfast.bench.workloads import CONV_WORKLOADS, WORKLOADS, by_name
+from cnnfast.cli import main
+
+NAMED = ["lenet-c1", "lenet-c3", "cifar-in", "res-64", "res-128", "down-s2", "pw-1x1", "stem-7x7", "dw-3x3",
+         "tconv-64", "max2x2", "max3x3s2", "avg2x2"]
+
+
+def available_backends():
+    return ["fast", "reference"] + (["torch"] if runner.import_torch() is not None else [])
+
+
+def test_suite_names_are_the_promised_ones():
+    assert [w.name for w in WORKLOADS] == NAMED
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One quick run of the whole suite through the console entry point."""
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    completed = subprocess.run([sys.executable, "-m", "cnnfast", "bench", "--quick", "--json", str(out)],
+                               capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(out.read_text()), completed
+
+
+def test_quick_run_covers_every_workload_backend_and_pass(quick_run):
+    document, _ = quick_run
+    backends = available_backends()
+    seen = {(r["workload"], r["backend"], r["pass"]) for r in document["results"]}
+    for name in NAMED:
+        for backend in backends:
+            for pass_name in ("forward", "backward", "both"):
+                assert (name, backend, pass_name) in seen
+    assert all(r["seconds"] > 0 and r["gbytes_per_s"] > 0 for r in document["results"])
+    conv_records = [r for r in document["results"] if r["kind"] == "conv"]
+    assert all(r["gflops"] > 0 for r in conv_records)
+
+
+def test_quick_run_reports_sgemm_ceiling_memory_and_machine(quick_run):
+    document, completed = quick_run
+    gemm_bound = {w.name for w in WORKLOADS if w.gemm_shape() is not None}
+    assert {s["workload"] for s in document["sgemm"]} == gemm_bound
+    assert all(s["gflops"] > 0 for s in document["sgemm"])
+    if document["memory"]:  # Linux: every backend's peak measured
+        assert {(m["workload"], m["backend"]) for m in document["memory"]} == {
+            (n, b) for n in NAMED for b in available_backends()}
+    machine = document["machine"]
+    for key in ("cpu", "logical_cpus", "numpy", "cnnfast", "environment"):
+        assert key in machine
+    assert document["command"].startswith("cnnfast bench --quick")
+    assert document["settings"]["threads"] == [1]
+    assert "geometric mean" in completed.stdout
+    for name in NAMED:
+        assert name in completed.stdout
+
+
+def test_thread_sweep_plot_and_backend_subset(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out, png = tmp_path / "b.json", tmp_path / "b.png"
+    status = main(["bench", "--quick", "--no-progress", "--no-memory", "--threads", "1,2", "--only", "lenet-c1",
+                   "max2x2", "--backends", "fast,reference", "--json", str(out), "--plot", str(png)])
+    assert status == 0
+    document = json.loads(out.read_text())
+    assert {(r["workload"], r["threads"], r["backend"]) for r in document["results"]} == {
+        (w, t, b) for w in ("lenet-c1", "max2x2") for t in (1, 2) for b in ("fast", "reference")}
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "2 thread(s)" in capsys.readouterr().out
+
+
+def test_a_backend_that_disagrees_with_the_reference_is_refused(monkeypatch, capsys):
+    honest = cases.numpy_case
+
+    def broken(workload, inputs, backend):
+        calls = honest(workload, inputs, backend)
+        if backend == "fast":
+            calls["both"] = lambda: tuple(a + 1 for a in honest(workload, inputs, backend)["both"]())
+        return calls
+    monkeypatch.setattr(cases, "numpy_case", broken)
+    status = main(["bench", "--quick", "--no-progress", "--only", "lenet-c1", "--backends", "fast,reference"])
+    assert status == 1
+    assert "fast differs from the reference on lenet-c1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--threads", "0"], ["--threads", "a,b"], ["--backends", "fast,jax"]])
+def test_bad_options_are_refused(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--quick", "--no-progress"] + argv)
+    assert exit_info.value.code == 2
+    assert argv[0] in capsys.readouterr().err
+
+
+def test_unknown_workload_is_refused(capsys):
+    assert main(["bench", "--quick", "--no-progress", "--only", "nope"]) == 2
+    assert "unknown workload" in capsys.readouterr().err
+
+
+def test_agree_detects_a_difference():
+    a = np.ones((2, 3), np.float32)
+    assert runner.agree((a,), (a.copy(),))
+    b = a.copy()
+    b[1, 2] += 0.01
+    assert not runner.agree((b,), (a,))
+    assert not runner.agree((a[:1],), (a,))
+
+
+def test_flop_counts():
+    lenet_c1 = by_name(["lenet-c1"])[0]
+    assert lenet_c1.forward_flops() == 2 * 64 * 6 * 1 * 25 * 28 * 28
+    assert lenet_c1.flops("both") == 3 * lenet_c1.forward_flops()
+    tconv, res64 = by_name(["tconv-64"])[0], by_name(["res-64"])[0]
+    assert tconv.forward_flops() == res64.forward_flops()
+    assert tconv.output_shape == res64.output_shape
+    assert all(w.gemm_shape() is not None for w in CONV_WORKLOADS if w.name != "dw-3x3")
