@@ -1,21 +1,27 @@
-"""The ``cnnfast`` command: ``cnnfast bench ...`` (also ``python -m cnnfast ...``)."""
+"""The ``cnnfast`` command (also ``python -m cnnfast``): ``train`` and ``bench``."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+
+#: command -> (module holding ``add_arguments`` and ``main``, one-line help)
+COMMANDS = {
+    "train": ("cnnfast.train", "train LeNet-5 on MNIST digits (the bundled subset by default)"),
+    "bench": ("cnnfast.bench", "benchmark fast vs reference vs PyTorch"),
+}
 
 
 def build_parser():
-    from . import bench
-
     parser = argparse.ArgumentParser(prog="cnnfast", description="cnnfast: fast CNNs on the CPU")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    bench_parser = commands.add_parser("bench", help="benchmark fast vs reference vs PyTorch",
-                                       description=bench.__doc__,
-                                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    bench.add_arguments(bench_parser)
-    bench_parser.set_defaults(run=bench.main)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = commands.add_parser(name, help=help_text, description=module.__doc__,
+                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(command)
+        command.set_defaults(run=module.main)
     return parser
 
 
