@@ -1,0 +1,421 @@
+"""Parameter, the Layer base class and the serialize/deserialize registry.
+
+A layer holds its parameters (:class:`Parameter`), its buffers (arrays that
+are state but not trained, such as BatchNorm's running statistics) and its
+child layers under the names torch.nn would give them, so that
+``state_dict()`` loads into the equivalent ``torch.nn`` module unchanged.
+
+Subclasses implement ``_build``, ``_forward``, ``_backward`` and
+``output_shape``; the public ``forward``/``backward`` run the shared input
+checks (array type, dtype, shape) first, build the layer on its first input,
+and remember the output's shape so ``backward`` can check ``grad_y``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _validation as check
+
+__all__ = ["Parameter", "Layer", "register", "serialize", "deserialize", "BACKENDS"]
+
+BACKENDS = ("fast", "reference")
+
+
+class Parameter:
+    """A trainable array and its gradient.
+
+    ``data``: the value; optimizers update it in place (they never rebind it).
+    ``grad``: same shape and dtype as ``data``, or None before the first
+    backward; overwritten (not accumulated) by the owning layer's backward.
+    """
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data):
+        if not isinstance(data, np.ndarray):
+            raise TypeError(f"Parameter data must be a NumPy array, got {type(data).__name__}")
+        self.data = data
+        self.grad = None
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def __repr__(self):
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+def grad_buffer(parameter):
+    """``parameter.grad``, (re)allocated when missing or of the wrong shape or
+    dtype, for a backward that writes its gradient with ``out=``."""
+    grad = parameter.grad
+    if grad is None or grad.shape != parameter.data.shape or grad.dtype != parameter.data.dtype:
+        grad = parameter.grad = np.empty_like(parameter.data)
+    return grad
+
+
+class Layer:
+    """Base of every layer and container.
+
+    Attributes: ``name`` (str or None), ``backend`` ("fast" or "reference": the
+    :mod:`cnnfast.functional` backend used), ``built``, ``dtype`` (of the
+    parameters: float32 unless changed with :meth:`astype`) and, once built,
+    ``input_shape`` (batch-free).
+
+    Assigning a :class:`Parameter` or a :class:`Layer` to an attribute
+    registers it under the attribute's name, as in ``torch.nn.Module``;
+    buffers are registered with :meth:`register_buffer`.
+
+    Layers never modify their inputs or grad_y in place; some keep their
+    output for the backward (ReLU, Tanh, ...), so an output of a training
+    forward must not be modified in place before the backward.
+
+    Subclass hooks: ``_build(input_shape, rng)`` creates the parameters;
+    ``_forward(x, training)`` computes y and, only when training, stores what
+    the backward needs in ``self._cache``; ``_backward(grad_y)`` returns
+    grad_x and sets every own parameter's ``grad``; ``output_shape``.
+    Class attributes: ``_input_ndim`` (allowed batch-free ndims, None = any),
+    ``_min_input_ndim`` (fewest batch-free dims), ``_fixed_axes`` (batch-free axes that must keep their built size) and
+    ``_owns_parameters`` (x.dtype must equal the parameter dtype).
+    """
+
+    backend = "fast"
+    _input_ndim = None
+    _min_input_ndim = 0
+    _fixed_axes = ()
+    _owns_parameters = False
+
+    def __init__(self, name=None):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None, got {name!r}")
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_children", {})
+        object.__setattr__(self, "_buffer_names", [])
+        self.name = name
+        self.built = False
+        self.dtype = np.dtype(np.float32)
+        self.input_shape = None
+        self._cache = None
+        self._grad_y_spec = None
+
+    # ------------------------------------------------------------ registration
+
+    def __setattr__(self, name, value):
+        registries = self.__dict__
+        if "_parameters" not in registries:
+            raise RuntimeError(f"{type(self).__name__}.__init__ must call Layer.__init__ before setting attributes")
+        params, children = registries["_parameters"], registries["_children"]
+        if isinstance(value, Parameter):
+            params[name] = value
+        elif name in params:
+            del params[name]
+        if isinstance(value, Layer):
+            children[name] = value
+        elif name in children:
+            del children[name]
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name, array):
+        """Store ``array`` as the buffer ``name`` (saved in state_dict, not trained)."""
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"buffer {name!r} must be a NumPy array, got {type(array).__name__}")
+        if name not in self._buffer_names:
+            self._buffer_names.append(name)
+        object.__setattr__(self, name, array)
+
+    def named_children(self):
+        """[(name, child layer)] in registration order (containers override)."""
+        return list(self._children.items())
+
+    # -------------------------------------------------------------- build/call
+
+    def build(self, input_shape, rng=None):
+        """Create the parameters for inputs shaped (N, *input_shape).
+
+        ``input_shape`` excludes the batch dimension, e.g. (1, 32, 32) or (120,).
+        ``rng``: np.random.Generator the initializers draw from (None ->
+        np.random.default_rng(0), an int -> np.random.default_rng(int)).
+        Building again re-initialises the parameters.
+        """
+        input_shape = check.shape("input_shape", input_shape)
+        self._check_ndim(input_shape, f"input_shape {input_shape} (batch dimension excluded)")
+        self.output_shape(input_shape)  # refuses impossible shapes before any allocation
+        self._build(input_shape, _generator(rng))
+        self.input_shape = input_shape
+        self.built = True
+        self._cache = None
+        self._grad_y_spec = None
+
+    def _build(self, input_shape, rng):
+        """Create parameters and buffers; nothing to create by default."""
+
+    def output_shape(self, input_shape):
+        """Batch-free output shape for a batch-free ``input_shape`` (pure shape
+        arithmetic; ValueError when the layer cannot take that shape)."""
+        self._check_ndim(input_shape, f"input_shape {tuple(input_shape)} (batch dimension excluded)")
+        return tuple(input_shape)
+
+    def __call__(self, x, training=False):
+        """Same as :meth:`forward`."""
+        return self.forward(x, training)
+
+    def forward(self, x, training=False):
+        """y = layer(x).  x (N, *input_shape) -> y (N, *output_shape).
+
+        Builds the layer on its first input.  When ``training`` is true the
+        layer keeps what :meth:`backward` needs (and training-only behaviour
+        such as dropout and batch statistics is on); otherwise nothing is kept.
+        """
+        training = bool(training)
+        self._check_input(x)
+        if not self.built:
+            self.build(x.shape[1:])
+        else:
+            self._check_built_shape(x)
+        self._cache = None
+        y = self._forward(x, training)
+        self._grad_y_spec = (y.shape, y.dtype) if training else None
+        return y
+
+    def backward(self, grad_y):
+        """grad_x = dLoss/dx for grad_y = dLoss/dy of the last forward(x, training=True).
+
+        grad_y has the shape and dtype of that forward's output; sets ``grad``
+        of every parameter of this layer (and of its children).
+        """
+        spec = self._grad_y_spec
+        if spec is None:
+            raise RuntimeError(f"{self._label()}: backward() needs a forward(x, training=True) first")
+        if not isinstance(grad_y, np.ndarray):
+            raise TypeError(f"{self._label()}: grad_y must be a NumPy array, got {type(grad_y).__name__}")
+        if grad_y.shape != spec[0]:
+            raise ValueError(f"{self._label()}: grad_y must have the output's shape {spec[0]}, got {grad_y.shape}")
+        if grad_y.dtype != spec[1]:
+            raise TypeError(f"{self._label()}: grad_y must have the output's dtype {spec[1]}, got {grad_y.dtype}")
+        return self._backward(grad_y)
+
+    def _forward(self, x, training):
+        raise NotImplementedError(f"{type(self).__name__} does not implement _forward")
+
+    def _backward(self, grad_y):
+        raise NotImplementedError(f"{type(self).__name__} does not implement _backward")
+
+    # ------------------------------------------------------------ input checks
+
+    def _label(self):
+        return f"{type(self).__name__} {self.name!r}" if self.name else type(self).__name__
+
+    def _check_ndim(self, batch_free_shape, shown):
+        """ValueError unless len(batch_free_shape) is allowed; ``shown`` says what was given."""
+        if len(batch_free_shape) < self._min_input_ndim:
+            raise ValueError(f"{self._label()} expects at least {self._min_input_ndim + 1}-D input "
+                             f"(batch first), got {shown}")
+        allowed = self._input_ndim
+        if allowed is None:
+            return
+        allowed = (allowed,) if isinstance(allowed, int) else allowed
+        if len(batch_free_shape) not in allowed:
+            expected = " or ".join(f"{n + 1}-D" for n in allowed)
+            raise ValueError(f"{self._label()} expects {expected} input (batch first), got {shown}")
+
+    def _check_input(self, x):
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{self._label()} expects a NumPy array, got {type(x).__name__}")
+        if x.dtype not in check.FLOAT_DTYPES:
+            raise TypeError(f"{self._label()} expects a float32 or float64 array, got dtype {x.dtype} "
+                            f"with shape {x.shape}")
+        if self._owns_parameters and x.dtype != self.dtype:
+            raise TypeError(f"{self._label()} has {self.dtype} parameters but x has dtype {x.dtype}: "
+                            f"convert one of them (x.astype or layer.astype)")
+        if x.ndim == 0:
+            raise ValueError(f"{self._label()} expects a batch (N, ...), got a 0-d array")
+        self._check_ndim(x.shape[1:], f"x of shape {x.shape}")
+
+    def _check_built_shape(self, x):
+        built = self.input_shape
+        for axis in self._fixed_axes:
+            if x.ndim != len(built) + 1 or x.shape[axis + 1] != built[axis]:
+                raise ValueError(f"{self._label()} was built for inputs (N, {', '.join(map(str, built))}) "
+                                 f"but got x of shape {x.shape}")
+
+    # ----------------------------------------------------- parameters and state
+
+    def named_parameters(self, prefix=""):
+        """[(torch-style name, Parameter)], own parameters first, then children's."""
+        result = [(prefix + name, p) for name, p in self._parameters.items()]
+        for child_name, child in self.named_children():
+            result.extend(child.named_parameters(f"{prefix}{child_name}."))
+        return result
+
+    def parameters(self):
+        """Every Parameter of this layer and its children, in state_dict order."""
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix=""):
+        """[(torch-style name, array)] of the buffers (e.g. BatchNorm running statistics)."""
+        result = [(prefix + name, getattr(self, name)) for name in self._buffer_names]
+        for child_name, child in self.named_children():
+            result.extend(child.named_buffers(f"{prefix}{child_name}."))
+        return result
+
+    def _named_state(self, prefix=""):
+        """[(name, array)] in torch's state_dict order: per layer, parameters
+        then buffers, then each child's."""
+        result = [(prefix + name, p.data) for name, p in self._parameters.items()]
+        result.extend((prefix + name, getattr(self, name)) for name in self._buffer_names)
+        for child_name, child in self.named_children():
+            result.extend(child._named_state(f"{prefix}{child_name}."))
+        return result
+
+    def state_dict(self):
+        """{name: copy of array}: parameters and buffers with torch.nn's names and layouts."""
+        return {name: array.copy() for name, array in self._named_state()}
+
+    def load_state_dict(self, state, strict=True):
+        """Copy ``state`` ({name: array}) into the existing parameters and buffers.
+
+        Everything is checked before anything is copied: a shape mismatch is
+        a ValueError naming the key and both shapes; with ``strict``, missing
+        or unexpected keys are a ValueError listing them.
+        """
+        if not hasattr(state, "items"):
+            raise TypeError(f"state must be a dict of arrays, got {type(state).__name__}")
+        targets = dict(self._named_state())
+        if strict:
+            missing = [k for k in targets if k not in state]
+            unexpected = [k for k in state if k not in targets]
+            if missing or unexpected:
+                hint = "" if self.built else " (the layer is not built yet: build it or call it on an input first)"
+                raise ValueError(f"{self._label()}: state_dict mismatch{hint}; missing keys {missing}, "
+                                 f"unexpected keys {unexpected}")
+        pending = []
+        for key, target in targets.items():
+            if key not in state:
+                continue
+            value = state[key]
+            if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
+                value = value.detach().cpu().numpy()
+            value = np.asarray(value)
+            if value.shape != target.shape:
+                raise ValueError(f"{self._label()}: {key!r} expects shape {target.shape}, got {value.shape}")
+            if not np.can_cast(value.dtype, target.dtype, casting="same_kind"):
+                raise TypeError(f"{self._label()}: {key!r} expects dtype {target.dtype}, got {value.dtype}")
+            pending.append((target, value))
+        for target, value in pending:
+            np.copyto(target, value, casting="same_kind")
+
+    def astype(self, dtype):
+        """Convert parameters and float buffers (and children) to ``dtype``
+        (float32 or float64) in place; layers not yet built are built in it.
+        Gradients and cached activations are dropped.  Returns self."""
+        dtype = check.float_dtype(dtype)
+        self.dtype = dtype
+        for p in self._parameters.values():
+            p.data = p.data.astype(dtype)
+            p.grad = None
+        for name in self._buffer_names:
+            array = getattr(self, name)
+            if array.dtype.kind == "f":
+                object.__setattr__(self, name, array.astype(dtype))
+        self._cache = None
+        self._grad_y_spec = None
+        for _, child in self.named_children():
+            child.astype(dtype)
+        return self
+
+    def set_backend(self, backend):
+        """Use ``backend`` ("fast" or "reference") here and in every child.  Returns self."""
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.backend = backend
+        for _, child in self.named_children():
+            child.set_backend(backend)
+        return self
+
+    # ------------------------------------------------------------------ config
+
+    def get_config(self):
+        """JSON-able constructor keyword arguments (not the weights)."""
+        return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        """A new, unbuilt layer from :meth:`get_config`'s dict."""
+        if not isinstance(config, dict):
+            raise TypeError(f"{cls.__name__}.from_config expects a dict, got {type(config).__name__}")
+        return cls(**config)
+
+    def __repr__(self):
+        try:
+            config = self.get_config()
+        except TypeError:  # e.g. a callable initializer, which has no config form
+            return f"{type(self).__name__}(name={self.name!r})"
+        args = ", ".join(f"{k}={v!r}" for k, v in config.items() if k != "name" or v is not None)
+        return f"{type(self).__name__}({args})"
+
+
+def _generator(rng):
+    if rng is None:
+        return np.random.default_rng(0)
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_)):
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"rng must be a np.random.Generator, an int seed or None, got {type(rng).__name__}")
+
+
+# ---------------------------------------------------------------- registry
+
+_REGISTRY: dict[str, type] = {}
+
+
+def register(cls=None, *, name=None):
+    """Make a Layer subclass known to :func:`deserialize` (usable as a decorator).
+
+    Registered under ``name`` (default: the class name); registering a
+    different class under a taken name is a ValueError.
+    """
+    def add(layer_class):
+        if not (isinstance(layer_class, type) and issubclass(layer_class, Layer)):
+            raise TypeError(f"only Layer subclasses can be registered, got {layer_class!r}")
+        key = name or layer_class.__name__
+        if _REGISTRY.get(key, layer_class) is not layer_class:
+            raise ValueError(f"a different layer class is already registered as {key!r}: {_REGISTRY[key]!r}")
+        _REGISTRY[key] = layer_class
+        return layer_class
+
+    return add if cls is None else add(cls)
+
+
+def _registered_name(layer_class):
+    for key, value in _REGISTRY.items():
+        if value is layer_class:
+            return key
+    raise ValueError(f"{layer_class.__name__} is not registered: decorate it with "
+                     f"cnnfast.layers.register to serialize it")
+
+
+def serialize(layer):
+    """{"class": registered class name, "config": layer.get_config()} (JSON-able)."""
+    if not isinstance(layer, Layer):
+        raise TypeError(f"serialize expects a Layer, got {type(layer).__name__}")
+    return {"class": _registered_name(type(layer)), "config": layer.get_config()}
+
+
+def deserialize(spec):
+    """A new, unbuilt layer from :func:`serialize`'s dict; unknown class -> ValueError."""
+    if not isinstance(spec, dict) or "class" not in spec:
+        raise ValueError(f"deserialize expects a dict with keys 'class' and 'config', got {spec!r}")
+    layer_class = _REGISTRY.get(spec["class"])
+    if layer_class is None:
+        raise ValueError(f"unknown layer class {spec['class']!r}; known: {sorted(_REGISTRY)}")
+    return layer_class.from_config(dict(spec.get("config") or {}))

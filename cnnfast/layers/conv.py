@@ -1,0 +1,213 @@
+"""Convolution layers: Conv2D and Conv2DTranspose (NCHW, torch.nn weight layouts)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import functional as F
+from . import _validation as check
+from . import initializers
+from .base import Layer, Parameter, register
+
+__all__ = ["Conv2D", "Conv2DTranspose"]
+
+
+def _same_padding(kernel, dilation):
+    """(before, extra) per axis for "same" padding: before = total // 2 on both
+    sides plus ``extra`` (0 or 1) on the bottom/right, as torch pads."""
+    before, extra = [], []
+    for k, d in zip(kernel, dilation):
+        total = d * (k - 1)
+        before.append(total // 2)
+        extra.append(total - 2 * (total // 2))
+    return tuple(before), tuple(extra)
+
+
+class _ConvBase(Layer):
+    """What Conv2D and Conv2DTranspose share: arguments, weight creation, config."""
+
+    _input_ndim = 3
+    _fixed_axes = (0,)
+    _owns_parameters = True
+
+    def __init__(self, filters, kernel_size, stride, dilation, groups, use_bias, kernel_initializer,
+                 bias_initializer, name):
+        super().__init__(name)
+        self.filters = check.positive_int("filters", filters)
+        self.kernel_size = check.pair("kernel_size", kernel_size, 1)
+        self.stride = check.pair("stride", stride, 1)
+        self.dilation = check.pair("dilation", dilation, 1)
+        self.groups = check.positive_int("groups", groups)
+        if self.filters % self.groups:
+            raise ValueError(f"groups={self.groups} must divide filters={self.filters}")
+        self.use_bias = check.boolean("use_bias", use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self._kernel_init = initializers.get(kernel_initializer)
+        self._bias_init = initializers.get(bias_initializer)
+        self.weight = None
+        self.bias = None
+
+    def _channels(self, input_shape):
+        channels = input_shape[0]
+        if channels % self.groups:
+            raise ValueError(f"{self._label()}: groups={self.groups} must divide the {channels} input "
+                             f"channels of input shape {tuple(input_shape)}")
+        return channels
+
+    def _create(self, weight_shape, rng):
+        fan_in, fan_out = initializers.fans(weight_shape)
+        self.weight = Parameter(self._kernel_init(weight_shape, rng, self.dtype, fan_in, fan_out))
+        self.bias = (Parameter(self._bias_init((self.filters,), rng, self.dtype, fan_in, fan_out))
+                     if self.use_bias else None)
+
+    def _bias_data(self):
+        return None if self.bias is None else self.bias.data
+
+    def _set_grads(self, grad_w, grad_b):
+        self.weight.grad = grad_w
+        if self.bias is not None:
+            self.bias.grad = grad_b
+
+    def get_config(self):
+        return {
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "stride": list(self.stride),
+            "padding": self.padding if isinstance(self.padding, str) else list(self.padding),
+            "dilation": list(self.dilation),
+            "groups": self.groups,
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.config_value("kernel_initializer", self.kernel_initializer),
+            "bias_initializer": initializers.config_value("bias_initializer", self.bias_initializer),
+            "name": self.name,
+        }
+
+
+@register
+class Conv2D(_ConvBase):
+    """2-D convolution (cross-correlation, as torch.nn.Conv2d).
+
+    x (N, C, H, W) -> y (N, filters, Ho, Wo),
+    Ho = (H + pad_top + pad_bottom - dilation * (kh - 1) - 1) // stride + 1.
+    Parameters: ``weight`` (filters, C // groups, kh, kw), ``bias`` (filters,).
+    ``padding``: an int or (ph, pw) pair (both sides), "valid" (= 0) or
+    "same" (Ho = H, Wo = W; stride 1 only, as in torch; for an even kernel
+    the extra row/column goes to the bottom/right, as in torch).
+    C is inferred from the first input.
+    """
+
+    def __init__(self, filters, kernel_size, stride=1, padding=0, dilation=1, groups=1, use_bias=True,
+                 kernel_initializer="torch_default", bias_initializer="torch_default", name=None):
+        super().__init__(filters, kernel_size, stride, dilation, groups, use_bias, kernel_initializer,
+                         bias_initializer, name)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError(f"padding='same' needs stride 1 (as in torch), got stride {stride!r}")
+        self.padding = padding if isinstance(padding, str) else check.pair("padding", padding, 0)
+        if padding == "same":
+            self._pad, self._extra = _same_padding(self.kernel_size, self.dilation)
+        else:
+            self._pad, self._extra = ((0, 0) if padding == "valid" else self.padding), (0, 0)
+
+    def output_shape(self, input_shape):
+        """(C, H, W) -> (filters, Ho, Wo)."""
+        self._check_ndim(input_shape, f"input_shape {tuple(input_shape)} (batch dimension excluded)")
+        self._channels(input_shape)
+        out = []
+        for axis, kind in ((0, "height"), (1, "width")):
+            span = self.dilation[axis] * (self.kernel_size[axis] - 1) + 1
+            pad_total = 2 * self._pad[axis] + self._extra[axis]
+            out.append(check.window_output(kind, input_shape[1 + axis], span, self.stride[axis], pad_total,
+                                           input_shape, f"{self._label()} kernel {self.kernel_size}"))
+        return (self.filters, out[0], out[1])
+
+    def _build(self, input_shape, rng):
+        channels = self._channels(input_shape)
+        self._create((self.filters, channels // self.groups) + self.kernel_size, rng)
+
+    def _forward(self, x, training):
+        if self._extra != (0, 0):
+            # Asymmetric "same" padding: the kernels pad symmetrically, so the
+            # one extra bottom row / right column is added here.
+            x = np.pad(x, ((0, 0), (0, 0), (0, self._extra[0]), (0, self._extra[1])))
+        y = F.conv2d(x, self.weight.data, self._bias_data(), self.stride, self._pad, self.dilation, self.groups,
+                     backend=self.backend)
+        if training:
+            self._cache = x
+        return y
+
+    def _backward(self, grad_y):
+        x = self._cache
+        grad_x, grad_w, grad_b = F.conv2d_backward(grad_y, x, self.weight.data, self.stride, self._pad,
+                                                   self.dilation, self.groups, backend=self.backend)
+        self._set_grads(grad_w, grad_b)
+        if self._extra != (0, 0):
+            grad_x = grad_x[:, :, :x.shape[2] - self._extra[0], :x.shape[3] - self._extra[1]]
+        return grad_x
+
+
+
+@register
+class Conv2DTranspose(_ConvBase):
+    """2-D transposed convolution (torch.nn.ConvTranspose2d): the adjoint of Conv2D.
+
+    x (N, C, H, W) -> y (N, filters, Ho, Wo),
+    Ho = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1.
+    Parameters: ``weight`` (C, filters // groups, kh, kw), ``bias`` (filters,).
+    ``padding``: an int, a (ph, pw) pair or "valid" (= 0); ``output_padding``
+    must be smaller than stride or dilation.  C is inferred from the first input.
+    """
+
+    def __init__(self, filters, kernel_size, stride=1, padding=0, output_padding=0, dilation=1, groups=1,
+                 use_bias=True, kernel_initializer="torch_default", bias_initializer="torch_default", name=None):
+        super().__init__(filters, kernel_size, stride, dilation, groups, use_bias, kernel_initializer,
+                         bias_initializer, name)
+        if isinstance(padding, str) and padding != "valid":
+            raise ValueError(f"Conv2DTranspose padding must be an int, a pair or 'valid', got {padding!r}")
+        self.padding = padding if isinstance(padding, str) else check.pair("padding", padding, 0)
+        self._pad = (0, 0) if padding == "valid" else self.padding
+        self.output_padding = check.pair("output_padding", output_padding, 0)
+        for axis in range(2):
+            if self.output_padding[axis] >= max(self.stride[axis], self.dilation[axis]):
+                raise ValueError(f"output_padding {self.output_padding} must be smaller than stride "
+                                 f"{self.stride} or dilation {self.dilation}")
+
+    def output_shape(self, input_shape):
+        """(C, H, W) -> (filters, Ho, Wo)."""
+        self._check_ndim(input_shape, f"input_shape {tuple(input_shape)} (batch dimension excluded)")
+        self._channels(input_shape)
+        out = []
+        for axis in range(2):
+            size = ((input_shape[1 + axis] - 1) * self.stride[axis] - 2 * self._pad[axis]
+                    + self.dilation[axis] * (self.kernel_size[axis] - 1) + self.output_padding[axis] + 1)
+            if size < 1:
+                raise ValueError(f"{self._label()}: padding {self._pad} leaves no output for input shape "
+                                 f"{tuple(input_shape)} and kernel {self.kernel_size}")
+            out.append(size)
+        return (self.filters, out[0], out[1])
+
+    def _build(self, input_shape, rng):
+        channels = self._channels(input_shape)
+        self._create((channels, self.filters // self.groups) + self.kernel_size, rng)
+
+    def _forward(self, x, training):
+        y = F.conv_transpose2d(x, self.weight.data, self._bias_data(), self.stride, self._pad,
+                               self.output_padding, self.groups, self.dilation, backend=self.backend)
+        if training:
+            self._cache = x
+        return y
+
+    def _backward(self, grad_y):
+        grad_x, grad_w, grad_b = F.conv_transpose2d_backward(grad_y, self._cache, self.weight.data, self.stride,
+                                                             self._pad, self.output_padding, self.groups,
+                                                             self.dilation, backend=self.backend)
+        self._set_grads(grad_w, grad_b)
+        return grad_x
+
+    def get_config(self):
+        config = super().get_config()
+        config["output_padding"] = list(self.output_padding)
+        return config

@@ -1,0 +1,134 @@
+"""Dense, Flatten and Dropout."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _validation as check
+from . import initializers
+from .base import Layer, Parameter, grad_buffer, register
+
+__all__ = ["Dense", "Flatten", "Dropout"]
+
+
+@register
+class Dense(Layer):
+    """Fully connected layer (torch.nn.Linear): y = x @ weight.T + bias.
+
+    x (N, in_features) -> y (N, units).  Parameters: ``weight`` (units,
+    in_features), ``bias`` (units,).  in_features is inferred from the first input.
+    """
+
+    _input_ndim = 1
+    _fixed_axes = (0,)
+    _owns_parameters = True
+
+    def __init__(self, units, use_bias=True, kernel_initializer="torch_default", bias_initializer="torch_default",
+                 name=None):
+        super().__init__(name)
+        self.units = check.positive_int("units", units)
+        self.use_bias = check.boolean("use_bias", use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self._kernel_init = initializers.get(kernel_initializer)
+        self._bias_init = initializers.get(bias_initializer)
+        self.weight = None
+        self.bias = None
+
+    def output_shape(self, input_shape):
+        """(in_features,) -> (units,)."""
+        self._check_ndim(input_shape, f"input_shape {tuple(input_shape)} (batch dimension excluded)")
+        return (self.units,)
+
+    def _build(self, input_shape, rng):
+        shape = (self.units, input_shape[0])
+        fan_in, fan_out = initializers.fans(shape)
+        self.weight = Parameter(self._kernel_init(shape, rng, self.dtype, fan_in, fan_out))
+        self.bias = (Parameter(self._bias_init((self.units,), rng, self.dtype, fan_in, fan_out))
+                     if self.use_bias else None)
+
+    def _forward(self, x, training):
+        y = x @ self.weight.data.T  # BLAS gemm on the transposed view: no copy of the weight
+        if self.bias is not None:
+            y += self.bias.data
+        if training:
+            self._cache = x
+        return y
+
+    def _backward(self, grad_y):
+        x = self._cache
+        np.matmul(grad_y.T, x, out=grad_buffer(self.weight))
+        if self.bias is not None:
+            np.sum(grad_y, axis=0, out=grad_buffer(self.bias))
+        return grad_y @ self.weight.data
+
+    def get_config(self):
+        return {
+            "units": self.units,
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.config_value("kernel_initializer", self.kernel_initializer),
+            "bias_initializer": initializers.config_value("bias_initializer", self.bias_initializer),
+            "name": self.name,
+        }
+
+
+@register
+class Flatten(Layer):
+    """x (N, d1, d2, ...) -> y (N, d1 * d2 * ...), C order (torch.nn.Flatten()).
+
+    A view of x when x is contiguous.
+    """
+
+    def output_shape(self, input_shape):
+        """(d1, d2, ...) -> (d1 * d2 * ...,)."""
+        return (math.prod(input_shape),)
+
+    def _forward(self, x, training):
+        if training:
+            self._cache = x.shape
+        # Explicit size (not -1) so that an empty batch reshapes too.
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))
+
+    def _backward(self, grad_y):
+        return grad_y.reshape(self._cache)
+
+
+@register
+class Dropout(Layer):
+    """Inverted dropout (torch.nn.Dropout): in training each element is zeroed
+    with probability ``rate`` and the others are scaled by 1 / (1 - rate);
+    at inference it is the identity (y is x itself).
+
+    x (N, ...) -> y of the same shape.  The masks are drawn from the rng given
+    to build, so a seeded model drops the same elements run after run.
+    """
+
+    def __init__(self, rate, name=None):
+        super().__init__(name)
+        rate = check.real("rate", rate)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"rate must be in [0, 1), got {rate!r}")
+        self.rate = rate
+        self._rng = None
+
+    def _build(self, input_shape, rng):
+        self._rng = rng
+
+    def _forward(self, x, training):
+        if not training or self.rate == 0.0:
+            if training:
+                self._cache = None
+            return x
+        mask = (self._rng.random(x.shape, dtype=x.dtype) >= self.rate).astype(x.dtype)
+        mask *= 1.0 / (1.0 - self.rate)
+        self._cache = mask
+        return x * mask
+
+    def _backward(self, grad_y):
+        mask = self._cache
+        return grad_y if mask is None else grad_y * mask
+
+    def get_config(self):
+        return {"rate": self.rate, "name": self.name}

@@ -1,0 +1,109 @@
+"""Weight initializers: PyTorch's default, He (Kaiming) and Glorot (Xavier).
+
+An initializer is ``init(shape, rng, dtype, fan_in, fan_out) -> array``; it
+draws from ``rng`` (the generator given to the layer's build) in float64 and
+casts once, so a float32 and a float64 model built from the same seed start
+from the same weights (up to rounding).  Fans follow torch's
+``_calculate_fan_in_and_fan_out``: for a weight (out, in, *kernel),
+fan_in = in * prod(kernel) and fan_out = out * prod(kernel).  Biases are
+initialised with the fans of their layer's weight.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["fans", "get", "torch_default", "he_uniform", "he_normal", "glorot_uniform", "glorot_normal",
+           "zeros", "ones", "NAMES"]
+
+
+def fans(weight_shape):
+    """(fan_in, fan_out) of a weight shaped (out, in, *kernel), as torch computes them.
+
+    For Conv2DTranspose's (in, out/groups, kh, kw) torch uses the same rule,
+    so its fan_in is out/groups * kh * kw.
+    """
+    if len(weight_shape) < 2:
+        raise ValueError(f"fans need a weight of at least 2 dimensions, got shape {tuple(weight_shape)}")
+    receptive = math.prod(weight_shape[2:])
+    return weight_shape[1] * receptive, weight_shape[0] * receptive
+
+
+def _uniform(shape, rng, dtype, bound):
+    return rng.uniform(-bound, bound, size=shape).astype(dtype, copy=False)
+
+
+def _normal(shape, rng, dtype, std):
+    return (rng.standard_normal(size=shape) * std).astype(dtype, copy=False)
+
+
+def torch_default(shape, rng, dtype, fan_in, fan_out):
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): torch's kaiming_uniform(a=sqrt(5))
+    for Conv/Linear weights and its default bias initialisation."""
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    return _uniform(shape, rng, dtype, bound)
+
+
+def he_uniform(shape, rng, dtype, fan_in, fan_out):
+    """U(-sqrt(6/fan_in), sqrt(6/fan_in)) (torch kaiming_uniform_, ReLU gain)."""
+    return _uniform(shape, rng, dtype, math.sqrt(6.0 / fan_in))
+
+
+def he_normal(shape, rng, dtype, fan_in, fan_out):
+    """N(0, 2/fan_in) (torch kaiming_normal_, ReLU gain)."""
+    return _normal(shape, rng, dtype, math.sqrt(2.0 / fan_in))
+
+
+def glorot_uniform(shape, rng, dtype, fan_in, fan_out):
+    """U(-sqrt(6/(fan_in+fan_out)), sqrt(6/(fan_in+fan_out))) (torch xavier_uniform_)."""
+    return _uniform(shape, rng, dtype, math.sqrt(6.0 / (fan_in + fan_out)))
+
+
+def glorot_normal(shape, rng, dtype, fan_in, fan_out):
+    """N(0, 2/(fan_in+fan_out)) (torch xavier_normal_)."""
+    return _normal(shape, rng, dtype, math.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def zeros(shape, rng, dtype, fan_in, fan_out):
+    """All zeros (draws nothing from rng)."""
+    return np.zeros(shape, dtype=dtype)
+
+
+def ones(shape, rng, dtype, fan_in, fan_out):
+    """All ones (draws nothing from rng)."""
+    return np.ones(shape, dtype=dtype)
+
+
+_BY_NAME = {
+    "torch_default": torch_default,
+    "he_uniform": he_uniform,
+    "kaiming_uniform": he_uniform,
+    "he_normal": he_normal,
+    "kaiming_normal": he_normal,
+    "glorot_uniform": glorot_uniform,
+    "xavier_uniform": glorot_uniform,
+    "glorot_normal": glorot_normal,
+    "xavier_normal": glorot_normal,
+    "zeros": zeros,
+    "ones": ones,
+}
+NAMES = tuple(_BY_NAME)
+
+
+def get(identifier):
+    """The initializer called ``identifier`` (one of NAMES), or ``identifier``
+    itself when it is a callable ``(shape, rng, dtype, fan_in, fan_out) -> array``."""
+    if callable(identifier):
+        return identifier
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier]
+    raise ValueError(f"unknown initializer {identifier!r}; expected one of {NAMES} or a callable")
+
+
+def config_value(name, identifier):
+    """``identifier`` as it goes into a layer's JSON config: names only."""
+    if isinstance(identifier, str):
+        return identifier
+    raise TypeError(f"{name}={identifier!r} is a callable: only initializer names can be serialized")

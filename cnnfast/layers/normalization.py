@@ -1,0 +1,139 @@
+"""Batch normalisation with torch.nn.BatchNorm semantics: BatchNorm1D and BatchNorm2D."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _validation as check
+from .base import Layer, Parameter, grad_buffer, register
+
+__all__ = ["BatchNorm1D", "BatchNorm2D"]
+
+
+class _BatchNorm(Layer):
+    """Normalise each channel (axis 1) over the batch and the spatial axes.
+
+    Training: y = (x - mean) / sqrt(var + eps) * weight + bias with the batch
+    mean and the biased batch variance; the running statistics become
+    (1 - momentum) * running + momentum * batch, running_var taking the
+    unbiased variance, and num_batches_tracked grows by one.
+    Inference: the running statistics replace the batch ones.
+    ``freeze_statistics=True`` normalises with the running statistics also
+    when training (and leaves them unchanged), like a torch BatchNorm in
+    eval() mode inside a graph that is differentiated: its backward is then
+    the affine map y = x * scale + shift.
+
+    Parameters ``weight`` (C,) = 1, ``bias`` (C,) = 0; buffers
+    ``running_mean`` (C,) = 0, ``running_var`` (C,) = 1 and
+    ``num_batches_tracked`` (int64, shape ()) = 0 — torch's names and layouts.
+    """
+
+    _fixed_axes = (0,)
+    _owns_parameters = True
+
+    def __init__(self, momentum=0.1, eps=1e-5, freeze_statistics=False, name=None):
+        super().__init__(name)
+        self.momentum = check.real("momentum", momentum)
+        if not 0.0 <= self.momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        self.eps = check.real("eps", eps)
+        if self.eps <= 0.0:
+            raise ValueError(f"eps must be > 0, got {eps!r}")
+        self.freeze_statistics = check.boolean("freeze_statistics", freeze_statistics)
+        self.weight = None
+        self.bias = None
+
+    def _build(self, input_shape, rng):
+        channels = input_shape[0]
+        self.weight = Parameter(np.ones(channels, dtype=self.dtype))
+        self.bias = Parameter(np.zeros(channels, dtype=self.dtype))
+        self.register_buffer("running_mean", np.zeros(channels, dtype=self.dtype))
+        self.register_buffer("running_var", np.ones(channels, dtype=self.dtype))
+        self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))
+
+    @staticmethod
+    def _axes_and_shape(x):
+        """Reduction axes (all but 1) and the (1, C, 1, ...) broadcast shape."""
+        axes = (0,) + tuple(range(2, x.ndim))
+        return axes, (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+    def _forward(self, x, training):
+        axes, shape = self._axes_and_shape(x)
+        if training and not self.freeze_statistics:
+            return self._forward_batch_stats(x, axes, shape)
+        # Running statistics: an affine map per channel.
+        scale = self.weight.data / np.sqrt(self.running_var + self.eps)
+        shift = self.bias.data - self.running_mean * scale
+        y = x * scale.reshape(shape)
+        y += shift.reshape(shape)
+        if training:
+            self._cache = ("affine", x, scale)
+        return y
+
+    def _forward_batch_stats(self, x, axes, shape):
+        count = x.size // x.shape[1]
+        if count <= 1:
+            raise ValueError(f"{self._label()} needs more than 1 value per channel when training, "
+                             f"got x of shape {x.shape}")
+        mean = x.mean(axis=axes, keepdims=True)
+        centred = x - mean
+        var = np.mean(np.square(centred), axis=axes, keepdims=True)
+        inv_std = 1.0 / np.sqrt(var + self.eps)
+        x_hat = centred
+        x_hat *= inv_std
+        y = x_hat * self.weight.data.reshape(shape)
+        y += self.bias.data.reshape(shape)
+        momentum = self.momentum
+        self.running_mean *= 1.0 - momentum
+        self.running_mean += momentum * mean.reshape(-1)
+        self.running_var *= 1.0 - momentum
+        self.running_var += (momentum * count / (count - 1)) * var.reshape(-1)
+        np.add(self.num_batches_tracked, 1, out=self.num_batches_tracked)
+        self._cache = ("batch", x_hat, inv_std)
+        return y
+
+    def _backward(self, grad_y):
+        kind, saved, scale = self._cache
+        axes, shape = self._axes_and_shape(grad_y)
+        grad_b = grad_buffer(self.bias)
+        np.sum(grad_y, axis=axes, out=grad_b)
+        if kind == "affine":
+            x = saved
+            # y = x * scale + bias - running_mean * scale
+            # d/dweight = (x - running_mean) / sqrt(running_var + eps)
+            inv_std = 1.0 / np.sqrt(self.running_var + self.eps)
+            x_hat = (x - self.running_mean.reshape(shape)) * inv_std.reshape(shape)
+            np.sum(grad_y * x_hat, axis=axes, out=grad_buffer(self.weight))
+            return grad_y * scale.reshape(shape)
+        x_hat, inv_std = saved, scale
+        grad_w = grad_buffer(self.weight)
+        np.sum(grad_y * x_hat, axis=axes, out=grad_w)
+        count = grad_y.size // grad_y.shape[1]
+        # grad_x = weight * inv_std / n * (n * grad_y - sum(grad_y) - x_hat * sum(grad_y * x_hat))
+        grad_x = x_hat * grad_w.reshape(shape)
+        grad_x += grad_b.reshape(shape)
+        grad_x *= -1.0 / count
+        grad_x += grad_y
+        grad_x *= (self.weight.data.reshape(shape) * inv_std)
+        return grad_x
+
+    def get_config(self):
+        return {"momentum": self.momentum, "eps": self.eps, "freeze_statistics": self.freeze_statistics,
+                "name": self.name}
+
+
+@register
+class BatchNorm1D(_BatchNorm):
+    """torch.nn.BatchNorm1d: x (N, C) or (N, C, L) -> y, same shape; statistics
+    per channel over N (and L).  C is inferred from the first input."""
+
+    _input_ndim = (1, 2)
+
+
+@register
+class BatchNorm2D(_BatchNorm):
+    """torch.nn.BatchNorm2d: x (N, C, H, W) -> y, same shape; statistics per
+    channel over N, H and W.  C is inferred from the first input."""
+
+    _input_ndim = 3
+

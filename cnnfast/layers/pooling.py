@@ -1,0 +1,167 @@
+"""Pooling layers: MaxPool2D, AvgPool2D, GlobalAvgPool2D and LeNet-5's trainable Subsampling2D."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import functional as F
+from . import _validation as check
+from . import initializers
+from .base import Layer, Parameter, grad_buffer, register
+
+__all__ = ["MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Subsampling2D"]
+
+
+class _Pool2D(Layer):
+    """Window arguments and output-shape arithmetic shared by the pooling layers."""
+
+    _input_ndim = 3
+
+    def __init__(self, pool_size, stride, padding, name):
+        super().__init__(name)
+        self.pool_size = check.pair("pool_size", pool_size, 1)
+        self.stride = self.pool_size if stride is None else check.pair("stride", stride, 1)
+        self._stride_given = stride is not None
+        self.padding = check.pair("padding", padding, 0)
+        for axis in range(2):
+            if 2 * self.padding[axis] > self.pool_size[axis]:
+                raise ValueError(f"padding {self.padding} must be at most half of pool_size {self.pool_size}")
+
+    def output_shape(self, input_shape):
+        """(C, H, W) -> (C, Ho, Wo), Ho = (H + 2 * padding - pool) // stride + 1."""
+        self._check_ndim(input_shape, f"input_shape {tuple(input_shape)} (batch dimension excluded)")
+        out = [check.window_output(kind, input_shape[1 + axis], self.pool_size[axis], self.stride[axis],
+                                   2 * self.padding[axis], input_shape, f"{self._label()} pool {self.pool_size}")
+               for axis, kind in ((0, "height"), (1, "width"))]
+        return (input_shape[0], out[0], out[1])
+
+    def get_config(self):
+        return {"pool_size": list(self.pool_size),
+                "stride": list(self.stride) if self._stride_given else None,
+                "padding": list(self.padding),
+                "name": self.name}
+
+
+@register
+class MaxPool2D(_Pool2D):
+    """Max pooling (torch.nn.MaxPool2d).  x (N, C, H, W) -> y (N, C, Ho, Wo),
+    Ho = (H + 2 * padding - pool) // stride + 1; stride defaults to pool_size.
+    Training keeps the argmax of each window for the backward."""
+
+    def __init__(self, pool_size=2, stride=None, padding=0, name=None):
+        super().__init__(pool_size, stride, padding, name)
+
+    def _forward(self, x, training):
+        y, argmax = F.max_pool2d(x, self.pool_size, self.stride, self.padding, backend=self.backend)
+        if training:
+            self._cache = (argmax, x.shape)
+        return y
+
+    def _backward(self, grad_y):
+        argmax, x_shape = self._cache
+        return F.max_pool2d_backward(grad_y, argmax, x_shape, backend=self.backend)
+
+
+@register
+class AvgPool2D(_Pool2D):
+    """Average pooling (torch.nn.AvgPool2d).  x (N, C, H, W) -> y (N, C, Ho, Wo).
+
+    The divisor is pool_h * pool_w when ``count_include_pad``, else the number
+    of non-padding elements in the window.
+    """
+
+    def __init__(self, pool_size=2, stride=None, padding=0, count_include_pad=True, name=None):
+        super().__init__(pool_size, stride, padding, name)
+        self.count_include_pad = check.boolean("count_include_pad", count_include_pad)
+
+    def _forward(self, x, training):
+        y = F.avg_pool2d(x, self.pool_size, self.stride, self.padding, self.count_include_pad,
+                         backend=self.backend)
+        if training:
+            self._cache = x.shape
+        return y
+
+    def _backward(self, grad_y):
+        return F.avg_pool2d_backward(grad_y, self._cache, self.pool_size, self.stride, self.padding,
+                                     self.count_include_pad, backend=self.backend)
+
+    def get_config(self):
+        config = super().get_config()
+        config["count_include_pad"] = self.count_include_pad
+        return config
+
+
+@register
+class GlobalAvgPool2D(Layer):
+    """Mean over each plane: x (N, C, H, W) -> y (N, C)
+    (torch: nn.AdaptiveAvgPool2d(1) followed by nn.Flatten())."""
+
+    _input_ndim = 3
+
+    def output_shape(self, input_shape):
+        """(C, H, W) -> (C,)."""
+        self._check_ndim(input_shape, f"input_shape {tuple(input_shape)} (batch dimension excluded)")
+        return (input_shape[0],)
+
+    def _forward(self, x, training):
+        if training:
+            self._cache = x.shape
+        return F.global_avg_pool2d(x, backend=self.backend)
+
+    def _backward(self, grad_y):
+        return F.global_avg_pool2d_backward(grad_y, self._cache, backend=self.backend)
+
+
+@register
+class Subsampling2D(_Pool2D):
+    """LeNet-5's trainable subsampling (LeCun et al. 1998, layers S2 and S4):
+    the average of each pool_size window, times a trainable coefficient, plus
+    a trainable bias, one pair per feature map.
+
+    x (N, C, H, W) -> y (N, C, H // 2, W // 2) for the default 2x2 window;
+    y[n, c] = weight[c] * avg_pool(x)[n, c] + bias[c].
+    Parameters: ``weight`` (C,), ``bias`` (C,); by default 1 and 0, so the
+    layer starts as plain average pooling.  The paper's squashing function
+    is a separate layer (ScaledTanh).
+    """
+
+    _fixed_axes = (0,)
+    _owns_parameters = True
+
+    def __init__(self, pool_size=2, kernel_initializer="ones", bias_initializer="zeros", name=None):
+        super().__init__(pool_size, None, 0, name)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self._kernel_init = initializers.get(kernel_initializer)
+        self._bias_init = initializers.get(bias_initializer)
+        self.weight = None
+        self.bias = None
+
+    def _build(self, input_shape, rng):
+        channels = input_shape[0]
+        # Each output sees one coefficient applied to pool_h * pool_w inputs.
+        fan = self.pool_size[0] * self.pool_size[1]
+        self.weight = Parameter(self._kernel_init((channels,), rng, self.dtype, fan, fan))
+        self.bias = Parameter(self._bias_init((channels,), rng, self.dtype, fan, fan))
+
+    def _forward(self, x, training):
+        pooled = F.avg_pool2d(x, self.pool_size, self.stride, 0, True, backend=self.backend)
+        y = pooled * self.weight.data[:, None, None]
+        y += self.bias.data[:, None, None]
+        if training:
+            self._cache = (pooled, x.shape)
+        return y
+
+    def _backward(self, grad_y):
+        pooled, x_shape = self._cache
+        np.einsum("nchw,nchw->c", grad_y, pooled, out=grad_buffer(self.weight))
+        np.sum(grad_y, axis=(0, 2, 3), out=grad_buffer(self.bias))
+        grad_pooled = grad_y * self.weight.data[:, None, None]
+        return F.avg_pool2d_backward(grad_pooled, x_shape, self.pool_size, self.stride, 0, True,
+                                     backend=self.backend)
+
+    def get_config(self):
+        return {"pool_size": list(self.pool_size),
+                "kernel_initializer": initializers.config_value("kernel_initializer", self.kernel_initializer),
+                "bias_initializer": initializers.config_value("bias_initializer", self.bias_initializer),
+                "name": self.name}
