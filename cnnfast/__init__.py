@@ -2,9 +2,13 @@
 
 Layers of one idea each, data flowing one way::
 
+    Sequential (model: fit/evaluate/predict/save)  -> cnnfast.layers -> cnnfast.functional
     cnnfast.functional  ->  cnnfast._kernels (Cython)  ->  csrc/ (C99 + OpenMP + BLAS)
     cnnfast.reference      plain-NumPy twins of every function: the oracle
 
+Also: ``losses``, ``optim`` (optimizers, schedules, clipping), ``callbacks``,
+``models`` (lenet5, small_vgg, resnet8/20), ``datasets`` (MNIST loaders, the
+bundled subset, augmentation), ``gradcheck``.
 Threads: ``set_num_threads``/``get_num_threads`` (from ``OMP_NUM_THREADS``).
 """
 
@@ -23,11 +27,23 @@ from ._runtime import (  # noqa: E402  (loads BLAS before any kernel can run)
     show_config,
 )
 from . import functional, reference  # noqa: E402
+from . import callbacks, datasets, layers, losses, models, optim  # noqa: E402
+from .gradcheck import gradcheck  # noqa: E402
+from .model import Sequential, load_model  # noqa: E402
 
 __all__ = [
     "__version__",
     "functional",
     "reference",
+    "layers",
+    "losses",
+    "optim",
+    "callbacks",
+    "models",
+    "datasets",
+    "Sequential",
+    "load_model",
+    "gradcheck",
     "get_num_threads",
     "set_num_threads",
     "get_workspace_limit",

@@ -78,7 +78,7 @@ def main(args, argv=None):
     settings = Settings(threads=args.threads, backends=args.backends,
                         repeats=QUICK_REPEATS if args.quick else args.repeats, workloads=workloads,
                         measure_memory=not args.no_memory)
-    steps = len(settings.threads) * len(workloads) * 3
+    steps = len(settings.threads) * sum(len(w.passes) for w in workloads)
     bar = None if args.no_progress else _progress_bar(steps)
     try:
         results = run(settings, progress=(lambda text: _advance(bar, text)) if bar is not None else None)

@@ -82,7 +82,9 @@ def _rate(record):
         return "-"
     if record["gflops"] is not None:
         return f"{record['gflops']:.1f} GF/s"
-    return f"{record['gbytes_per_s']:.1f} GB/s"
+    if record["gbytes_per_s"] is not None:
+        return f"{record['gbytes_per_s']:.1f} GB/s"
+    return f"{record['images_per_s']:.0f} img/s"
 
 
 def _ms(record):
@@ -107,7 +109,7 @@ def format_table(report, workloads, backends):
         header += "".join(f" {b + ' MiB':>9}" for b in backends)
         lines.append(header)
         for workload in workloads:
-            for pass_name in ("forward", "backward", "both"):
+            for pass_name in workload.passes:
                 rows = [index.get((workload.name, threads, pass_name, b)) for b in backends]
                 if not any(rows):
                     continue
@@ -121,7 +123,7 @@ def format_table(report, workloads, backends):
                 line += f" {ceiling:10.1f}" if show_ceiling else f" {'':>10}"
                 line += f" {fast['gflops'] / ceiling:9.2f}" if show_ceiling else f" {'':>9}"
                 for backend in backends:
-                    extra = mem.get((workload.name, threads, backend)) if pass_name == "both" else None
+                    extra = mem.get((workload.name, threads, backend)) if pass_name == workload.full_pass else None
                     line += f" {extra / 2**20:9.1f}" if extra is not None else f" {'':>9}"
                 lines.append(line)
         lines += _summary(report, threads, workloads)
@@ -139,6 +141,15 @@ def _summary(report, threads, workloads):
         if group and any(math.isfinite(r) for r in ratios):
             lines.append(f"{label}, forward+backward fast/torch: geometric mean {geometric_mean(ratios):.2f}, "
                          f"lowest {min(r for r in ratios if math.isfinite(r)):.2f}")
+    index = _index(report)
+    for workload in (w for w in workloads if w.kind == "model"):
+        for pass_name in workload.passes:
+            fast, torch = (index.get((workload.name, threads, pass_name, b)) for b in ("fast", "torch"))
+            if fast is not None:
+                versus = f" vs torch {torch['images_per_s']:.0f} ({fast['images_per_s'] / torch['images_per_s']:.2f}x)" \
+                    if torch is not None else ""
+                lines.append(f"{workload.name} {pass_name} (batch {workload.batch(pass_name)}): "
+                             f"{fast['images_per_s']:.0f} images/s{versus}")
     return lines
 
 

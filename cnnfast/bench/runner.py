@@ -113,10 +113,13 @@ def _time_pass(runners, pass_name, repeats, limit, threads):
 
 def _record(workload, threads, pass_name, backend, seconds):
     flops, nbytes = workload.flops(pass_name), workload.nbytes(pass_name)
-    return {"workload": workload.name, "kind": workload.kind, "threads": threads, "pass": pass_name,
-            "backend": backend, "seconds": seconds,
-            "gflops": flops / seconds / 1e9 if flops else None,
-            "gbytes_per_s": nbytes / seconds / 1e9}
+    record = {"workload": workload.name, "kind": workload.kind, "threads": threads, "pass": pass_name,
+              "backend": backend, "seconds": seconds,
+              "gflops": flops / seconds / 1e9 if flops else None,
+              "gbytes_per_s": nbytes / seconds / 1e9 if nbytes else None}
+    if workload.kind == "model":
+        record["images_per_s"] = workload.batch(pass_name) / seconds
+    return record
 
 
 def run(settings, progress=None):
@@ -140,7 +143,7 @@ def run(settings, progress=None):
                 inputs = cases.make_inputs(workload)
                 runners = _make_runners(workload, inputs, backends, torch)
                 _check_against_reference(workload, inputs, runners, limit, threads)
-                for pass_name in ("forward", "backward", "both"):
+                for pass_name in workload.passes:
                     medians = _time_pass(runners, pass_name, settings.repeats, limit, threads)
                     report["results"] += [_record(workload, threads, pass_name, name, seconds)
                                           for name, seconds in medians.items()]
@@ -162,15 +165,16 @@ def run(settings, progress=None):
 
 def _check_against_reference(workload, inputs, runners, limit, threads):
     with limit(threads):
-        expected = cases.numpy_case(workload, inputs, "reference")["both"]()
+        expected = cases.numpy_case(workload, inputs, "reference")["check"]()
         for name, case in runners.items():
-            if not agree(case["both"](), expected):
+            if not agree(case["check"](), expected):
                 raise BackendMismatch(f"{name} differs from the reference on {workload.name}: "
                                       "refusing to report its timings")
 
 
 def _measure_memory(settings, backends, torch, limit):
-    """Peak extra RSS of one forward+backward per (threads, workload, backend)."""
+    """Peak extra RSS of one forward+backward (a training step for models)
+    per (threads, workload, backend)."""
     memory.exact_malloc_accounting()
     rows = []
     for threads in settings.threads:
@@ -179,7 +183,7 @@ def _measure_memory(settings, backends, torch, limit):
             inputs = cases.make_inputs(workload)
             for name, case in _make_runners(workload, inputs, backends, torch).items():
                 with limit(threads):
-                    extra = memory.peak_extra_bytes(case["both"])
+                    extra = memory.peak_extra_bytes(case[workload.full_pass])
                 rows.append({"workload": workload.name, "threads": threads, "backend": name,
                              "peak_extra_bytes": extra})
     return rows

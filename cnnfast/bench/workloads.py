@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PASSES = ("forward", "backward", "both")
+KERNEL_PASSES = ("forward", "backward", "both")
 FLOAT32_BYTES = 4
 
 
@@ -34,6 +34,8 @@ class ConvWorkload:
     groups: int = 1
     transposed: bool = False
     kind = "conv"
+    passes = KERNEL_PASSES
+    full_pass = "both"  # the pass whose peak memory is reported
 
     @property
     def input_shape(self):
@@ -109,6 +111,8 @@ class PoolWorkload:
     stride: int
     padding: int = 0
     kind = "pool"
+    passes = KERNEL_PASSES
+    full_pass = "both"
 
     @property
     def input_shape(self):
@@ -126,6 +130,38 @@ class PoolWorkload:
         """Nominal bytes: forward reads x, writes y; backward reads grad_y, writes grad_x."""
         moved = FLOAT32_BYTES * (_product(self.input_shape) + _product(self.output_shape))
         return moved * (2 if pass_name == "both" else 1)
+
+    def gemm_shape(self):
+        return None
+
+
+@dataclass(frozen=True)
+class ModelWorkload:
+    """A whole model from :mod:`cnnfast.models`, end to end.
+
+    ``train``: one SGD step (momentum 0.9, lr 0.01) with softmax cross-entropy
+    on a batch of ``train_batch``; ``inference``: logits of a batch of
+    ``inference_batch``.  Rated in images per second.
+    """
+
+    name: str
+    builder: str  # a function of cnnfast.models
+    image_shape: tuple
+    num_classes: int = 10
+    train_batch: int = 64
+    inference_batch: int = 256
+    kind = "model"
+    passes = ("train", "inference")
+    full_pass = "train"
+
+    def batch(self, pass_name):
+        return self.train_batch if pass_name == "train" else self.inference_batch
+
+    def flops(self, pass_name):
+        return None
+
+    def nbytes(self, pass_name):
+        return None
 
     def gemm_shape(self):
         return None
@@ -160,7 +196,12 @@ POOL_WORKLOADS = [
     PoolWorkload("avg2x2", "avg", 64, 64, 32, 32, 2, 2),
 ]
 
-WORKLOADS = CONV_WORKLOADS + TRANSPOSED_WORKLOADS + POOL_WORKLOADS
+MODEL_WORKLOADS = [
+    ModelWorkload("lenet5", "lenet5", (1, 32, 32)),
+    ModelWorkload("small_vgg", "small_vgg", (3, 32, 32)),
+]
+
+WORKLOADS = CONV_WORKLOADS + TRANSPOSED_WORKLOADS + POOL_WORKLOADS + MODEL_WORKLOADS
 
 
 def by_name(names=None):

@@ -1,0 +1,379 @@
+"""Hooks into ``Sequential.fit``, as in Keras.
+
+``fit`` calls, in this order::
+
+    on_train_begin(logs)
+      for each epoch:   on_epoch_begin(epoch, logs)
+        for each batch:   on_batch_begin(batch, logs)  ...train step...  on_batch_end(batch, logs)
+      (validation)      on_epoch_end(epoch, logs)
+    on_train_end(logs)
+
+``epoch`` and ``batch`` count from 0.  Batch logs hold ``size`` (images in the
+batch) and the epoch's running ``loss``, ``accuracy`` and ``images_per_sec``;
+epoch logs hold the epoch's ``loss``, ``accuracy``, ``images_per_sec``, ``lr``
+and, with validation data, ``val_loss`` and ``val_accuracy``.
+A callback reaches the model as ``self.model`` and stops training by setting
+``self.model.stop_training = True``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+
+__all__ = [
+    "Callback",
+    "CallbackList",
+    "History",
+    "EarlyStopping",
+    "ModelCheckpoint",
+    "LearningRateScheduler",
+    "ProgressBar",
+]
+
+
+class Callback:
+    """Base class: override the hooks you need; each does nothing by default.
+
+    Attributes set by ``fit`` before ``on_train_begin``: ``model`` (the model being
+    trained) and ``params`` (dict with ``epochs``, ``initial_epoch``, ``steps``
+    (batches per epoch), ``samples`` (training images), ``batch_size``, ``verbose``).
+    """
+
+    def __init__(self):
+        self.model = None
+        self.params = {}
+
+    def set_model(self, model):
+        self.model = model
+
+    def set_params(self, params):
+        self.params = dict(params)
+
+    def on_train_begin(self, logs=None):
+        """Called once before the first epoch."""
+
+    def on_train_end(self, logs=None):
+        """Called once after the last epoch, also when training stopped early or was interrupted."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Called before the first batch of ``epoch``."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Called after ``epoch``'s last batch and its validation; ``logs`` holds the epoch's metrics."""
+
+    def on_batch_begin(self, batch, logs=None):
+        """Called before training step ``batch`` of the current epoch."""
+
+    def on_batch_end(self, batch, logs=None):
+        """Called after training step ``batch``; ``logs`` holds the epoch's running metrics."""
+
+
+class CallbackList:
+    """Calls every hook on each of ``callbacks`` in order (what ``fit`` uses internally)."""
+
+    def __init__(self, callbacks, model, params):
+        self.callbacks = list(callbacks)
+        for cb in self.callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks must be cnnfast.callbacks.Callback instances, got {type(cb).__name__}")
+            cb.set_model(model)
+            cb.set_params(params)
+
+    def on_train_begin(self, logs=None):
+        for cb in self.callbacks:
+            cb.on_train_begin(logs)
+
+    def on_train_end(self, logs=None):
+        for cb in self.callbacks:
+            cb.on_train_end(logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for cb in self.callbacks:
+            cb.on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for cb in self.callbacks:
+            cb.on_epoch_end(epoch, logs)
+
+    def on_batch_begin(self, batch, logs=None):
+        for cb in self.callbacks:
+            cb.on_batch_begin(batch, logs)
+
+    def on_batch_end(self, batch, logs=None):
+        for cb in self.callbacks:
+            cb.on_batch_end(batch, logs)
+
+
+class History(Callback):
+    """What ``fit`` returns: per-epoch metrics.
+
+    ``history``: dict metric name -> list with one value per completed epoch
+    (``loss``, ``accuracy``, ``images_per_sec``, ``lr``, ``val_loss``, ``val_accuracy``).
+    ``epoch``: the epoch indices those values belong to.
+    ``interrupted``: True when a ``KeyboardInterrupt`` ended ``fit``; the epoch that
+    was running then is not recorded.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.history = {}
+        self.epoch = []
+        self.interrupted = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(value)
+
+    def __repr__(self):
+        return f"History(epochs={self.epoch}, keys={sorted(self.history)}, interrupted={self.interrupted})"
+
+
+def _resolve_mode(mode, monitor):
+    """'min' | 'max' for ``monitor``; 'auto' means max for accuracies, min otherwise (as Keras)."""
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode == "auto":
+        return "max" if "acc" in monitor else "min"
+    return mode
+
+
+class _Monitor:
+    """Tracks the best value of one metric; shared by EarlyStopping and ModelCheckpoint."""
+
+    def __init__(self, monitor, mode, min_delta=0.0):
+        self.monitor = monitor
+        self.mode = _resolve_mode(mode, monitor)
+        self.min_delta = abs(float(min_delta))
+        self.reset()
+
+    def reset(self):
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def current(self, logs, owner):
+        """The monitored value in ``logs``, or None (with a warning naming what is there)."""
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            warnings.warn(
+                f"{owner}: metric {self.monitor!r} is not in the epoch logs (available: {sorted(logs or {})});"
+                " pass validation data to fit() to get val_ metrics",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return value
+
+    def improved(self, value):
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+
+class EarlyStopping(Callback):
+    """Stop training when ``monitor`` has stopped improving (Keras semantics).
+
+    An epoch improves when the value beats the best so far by more than
+    ``min_delta``.  After ``patience`` epochs in a row without improvement,
+    training stops (``model.stop_training = True``).  With
+    ``restore_best_weights=True`` the weights of the best epoch are put back when
+    training ends (stopped early or not).  ``stopped_epoch`` is the epoch at
+    which training was stopped (0 if it ran to the end); ``best`` the best value.
+    """
+
+    def __init__(self, monitor="val_loss", min_delta=0, patience=0, mode="auto", restore_best_weights=False,
+                 verbose=0):
+        super().__init__()
+        if int(patience) != patience or patience < 0:
+            raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
+        self._monitor = _Monitor(monitor, mode, min_delta)
+        self.monitor = monitor
+        self.patience = int(patience)
+        self.restore_best_weights = bool(restore_best_weights)
+        self.verbose = verbose
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best_epoch = None
+        self.best_weights = None
+
+    @property
+    def best(self):
+        return self._monitor.best
+
+    def on_train_begin(self, logs=None):
+        self._monitor.reset()
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best_epoch = None
+        self.best_weights = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = self._monitor.current(logs, "EarlyStopping")
+        if value is None:
+            return
+        if self._monitor.improved(value):
+            self._monitor.best = value
+            self.best_epoch = epoch
+            self.wait = 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping ({self.monitor} best {self.best:.4f}"
+                  f" at epoch {self.best_epoch + 1})")
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (or its weights) at the end of every epoch.
+
+    ``filepath`` may hold ``str.format`` fields: ``{epoch}`` (counted from 1, as
+    Keras) and any epoch log, e.g. ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"``.
+    With ``save_best_only=True`` a file is written only when ``monitor`` improves
+    (``mode`` as in EarlyStopping).  Saves are atomic (see ``cnnfast.serialization``),
+    so an interrupted save leaves the previous checkpoint intact.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", save_best_only=False, save_weights_only=False, mode="auto",
+                 verbose=0):
+        super().__init__()
+        self.filepath = str(filepath)
+        self.monitor = monitor
+        self.save_best_only = bool(save_best_only)
+        self.save_weights_only = bool(save_weights_only)
+        self.verbose = verbose
+        self._monitor = _Monitor(monitor, mode)
+        self.last_saved = None
+
+    @property
+    def best(self):
+        return self._monitor.best
+
+    def on_train_begin(self, logs=None):
+        self._monitor.reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.save_best_only:
+            value = self._monitor.current(logs, "ModelCheckpoint")
+            if value is None or not self._monitor.improved(value):
+                return
+            self._monitor.best = value
+        path = self.filepath.format(epoch=epoch + 1, **{k: v for k, v in logs.items() if k != "epoch"})
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+        self.last_saved = path
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: saved {'weights' if self.save_weights_only else 'model'} to {path}")
+
+
+class LearningRateScheduler(Callback):
+    """Set the optimizer's learning rate at the start of every epoch.
+
+    ``schedule(epoch, lr) -> new_lr``, with ``epoch`` counted from 0 and ``lr``
+    the current ``model.optimizer.lr`` (a float).
+    """
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        if not callable(schedule):
+            raise TypeError(f"schedule must be callable as schedule(epoch, lr), got {type(schedule).__name__}")
+        self.schedule = schedule
+        self.verbose = verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        lr = self.schedule(epoch, float(optimizer.lr))
+        try:
+            lr = float(lr)
+        except (TypeError, ValueError):
+            raise TypeError(f"schedule({epoch}, lr) must return a number, got {lr!r}") from None
+        if not math.isfinite(lr) or lr < 0:
+            raise ValueError(f"schedule({epoch}, lr) returned {lr}: the learning rate must be finite and >= 0")
+        optimizer.lr = lr
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: learning rate set to {lr:.6g}")
+
+
+def _format_metrics(logs):
+    """'loss 0.1234 | accuracy 97.50% | ...' for the keys present in ``logs``."""
+    parts = []
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        if key in logs:
+            value = logs[key]
+            parts.append(f"{key} {100 * value:.2f}%" if key.endswith("accuracy") else f"{key} {value:.4f}")
+    if "images_per_sec" in logs:
+        parts.append(f"{logs['images_per_sec']:.0f} images/s")
+    return " | ".join(parts)
+
+
+class ProgressBar(Callback):
+    """Per-epoch progress: a tqdm bar with running loss, accuracy and images/s.
+
+    ``fit(verbose=1)`` adds ``ProgressBar()``; ``fit(verbose=2)`` adds
+    ``ProgressBar(per_batch=False)``, which prints one line per epoch and no bar
+    (for logs).  Output goes to ``file`` (default: ``sys.stdout`` at the time
+    training starts).  Without tqdm installed it falls back to one line per epoch.
+    """
+
+    def __init__(self, per_batch=True, file=None):
+        super().__init__()
+        self.per_batch = per_batch
+        self.file = file
+        self._bar = None
+        self._out = None
+
+    def on_train_begin(self, logs=None):
+        self._out = self.file if self.file is not None else sys.stdout
+
+    def _epoch_label(self, epoch):
+        return f"Epoch {epoch + 1}/{self.params.get('epochs', '?')}"
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self.per_batch:
+            return
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            self.per_batch = False
+            return
+        self._bar = tqdm(total=self.params.get("steps"), desc=self._epoch_label(epoch), unit="batch",
+                         file=self._out, leave=True, dynamic_ncols=True)
+
+    def on_batch_end(self, batch, logs=None):
+        if self._bar is None:
+            return
+        logs = logs or {}
+        postfix = {}
+        if "loss" in logs:
+            postfix["loss"] = f"{logs['loss']:.4f}"
+        if "accuracy" in logs:
+            postfix["acc"] = f"{100 * logs['accuracy']:.2f}%"
+        if "images_per_sec" in logs:
+            postfix["img/s"] = f"{logs['images_per_sec']:.0f}"
+        self._bar.set_postfix(postfix, refresh=False)
+        self._bar.update(1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        summary = _format_metrics(logs or {})
+        if self._bar is not None:
+            self._bar.set_postfix_str(summary, refresh=False)
+            self._bar.close()
+            self._bar = None
+        else:
+            print(f"{self._epoch_label(epoch)}: {summary}", file=self._out, flush=True)
+
+    def on_train_end(self, logs=None):
+        # Training stopped mid-epoch (interrupt or stop_training): close the open bar.
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

@@ -1,0 +1,299 @@
+"""cnnfast.model.Sequential: build, compile, fit, evaluate, predict, summary, weights."""
+
+import numpy as np
+import pytest
+
+from cnnfast import layers as L
+from cnnfast import optim
+from cnnfast.callbacks import Callback
+from cnnfast.model import Sequential
+
+
+def quadrant_data(n, seed):
+    """4 classes of 1x8x8 images: the class's quadrant is brighter, plus noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    x = rng.normal(0.0, 0.5, (n, 1, 8, 8)).astype(np.float32)
+    for k in range(4):
+        r, c = divmod(k, 2)
+        x[y == k, 0, 4 * r:4 * r + 4, 4 * c:4 * c + 4] += 1.0
+    return x, y
+
+
+def small_model(seed=0, dtype="float32", input_shape=(1, 8, 8)):
+    return Sequential([L.Conv2D(4, 3), L.ReLU(), L.Flatten(), L.Dense(4)], input_shape=input_shape, seed=seed,
+                      dtype=dtype)
+
+
+def compiled(seed=0, **kwargs):
+    model = small_model(seed)
+    model.compile("sgd", lr=0.05, momentum=0.9, **kwargs)
+    return model
+
+
+@pytest.fixture(scope="module")
+def data():
+    return quadrant_data(256, 0), quadrant_data(128, 1)
+
+
+def test_fit_learns_a_separable_problem(data):
+    (x, y), (xt, yt) = data
+    model = compiled()
+    before = model.evaluate(xt, yt)
+    history = model.fit(x, y, epochs=3, batch_size=32, verbose=0)
+    after = model.evaluate(xt, yt)
+    assert before["accuracy"] < 0.6
+    assert after["accuracy"] >= 0.95
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert history.epoch == [0, 1, 2]
+    assert sorted(history.history) == ["accuracy", "images_per_sec", "loss", "lr"]
+    assert all(v > 0 for v in history.history["images_per_sec"])
+    assert history.history["lr"] == [0.05] * 3
+    assert history.interrupted is False
+
+
+def test_build_on_first_fit_and_compile_before_build(data):
+    (x, y), _ = data
+    model = Sequential([L.Conv2D(4, 3), L.ReLU(), L.Flatten(), L.Dense(4)], seed=3)
+    assert not model.built
+    model.compile("adam", lr=0.01)
+    assert model.optimizer is None
+    model.fit(x, y, epochs=1, verbose=0)
+    assert model.built and model.input_shape == (1, 8, 8)
+    assert isinstance(model.optimizer, optim.Adam) and model.optimizer.lr == 0.01
+    # The optimizer holds the model's own parameters (not stand-ins).
+    assert [id(p) for p in model.optimizer.params] == [id(p) for p in model.parameters()]
+    reference = small_model(seed=3)
+    assert not all(np.array_equal(a, b) for a, b in zip(model.get_weights(), reference.get_weights()))
+
+
+def test_same_seed_same_weights_and_trajectory(data):
+    (x, y), _ = data
+    a, b, c = compiled(seed=7), compiled(seed=7), compiled(seed=8)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    assert not np.array_equal(a.get_weights()[0], c.get_weights()[0])
+    ha = a.fit(x, y, epochs=2, batch_size=16, validation_split=0.25, verbose=0)
+    hb = b.fit(x, y, epochs=2, batch_size=16, validation_split=0.25, verbose=0)
+    assert ha.history["loss"] == hb.history["loss"]
+    assert ha.history["val_loss"] == hb.history["val_loss"]
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_shuffle_changes_the_batches_and_shuffle_false_keeps_order(data):
+    (x, y), _ = data
+    seen = {}
+
+    class Recorder(L.Layer):
+        def _forward(self, x, training):
+            if training:
+                seen.setdefault(tag, []).append(x[:, 0, 0, 0].copy())
+            return x
+
+        def _backward(self, grad_y):
+            return grad_y
+
+    for tag in ("shuffled", "ordered"):
+        model = Sequential([Recorder(), L.Flatten(), L.Dense(4)], input_shape=(1, 8, 8))
+        model.compile("sgd")
+        model.fit(x, y, epochs=1, batch_size=64, shuffle=(tag == "shuffled"), verbose=0)
+    np.testing.assert_array_equal(np.concatenate(seen["ordered"]), x[:, 0, 0, 0])
+    shuffled = np.concatenate(seen["shuffled"])
+    assert not np.array_equal(shuffled, x[:, 0, 0, 0])
+    np.testing.assert_array_equal(np.sort(shuffled), np.sort(x[:, 0, 0, 0]))
+
+
+def test_validation_split_holds_out_the_last_fraction(data):
+    (x, y), _ = data
+    model = compiled()
+    samples = []
+
+    class Params(Callback):
+        def on_train_begin(self, logs=None):
+            samples.append(self.params["samples"])
+
+    history = model.fit(x, y, epochs=2, batch_size=32, validation_split=0.25, verbose=0, callbacks=[Params()])
+    assert samples == [192]
+    # The last epoch's validation ran on the final weights over x[192:].
+    held_out = model.evaluate(x[192:], y[192:])
+    assert history.history["val_loss"][-1] == pytest.approx(held_out["loss"], rel=1e-12)
+    assert history.history["val_accuracy"][-1] == held_out["accuracy"]
+    assert len(history.history["val_loss"]) == 2
+
+
+def test_validation_data_takes_precedence(data):
+    (x, y), (xt, yt) = data
+    model = compiled()
+    history = model.fit(x, y, epochs=1, validation_data=(xt, yt), validation_split=0.5, verbose=0)
+    assert history.history["val_accuracy"][-1] == model.evaluate(xt, yt)["accuracy"]
+    assert history.history["val_loss"][-1] == pytest.approx(model.evaluate(xt, yt)["loss"], rel=1e-12)
+
+
+def test_bad_inputs_are_refused_with_clear_messages(data):
+    (x, y), _ = data
+    model = small_model()
+    with pytest.raises(RuntimeError, match="compile"):
+        model.fit(x, y, verbose=0)
+    model.compile("sgd")
+    with pytest.raises(TypeError, match="uint8"):
+        model.fit((x * 255).astype(np.uint8), y, verbose=0)
+    with pytest.raises(TypeError, match="float16"):
+        model.predict(x.astype(np.float16))
+    with pytest.raises(ValueError, match=r"\(8, 1, 9, 9\).*\(N, 1, 8, 8\)"):
+        model.predict(np.zeros((8, 1, 9, 9), np.float32))
+    with pytest.raises(ValueError, match="256 samples"):
+        model.fit(x, y[:10], verbose=0)
+    with pytest.raises(ValueError, match="validation_split"):
+        model.fit(x, y, validation_split=1.0, verbose=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        model.fit(x, y, batch_size=0, verbose=0)
+    with pytest.raises(ValueError, match="metric"):
+        model.compile("sgd", metrics=("precision",))
+    with pytest.raises(ValueError, match="optimizer"):
+        model.compile("sgdd")
+    with pytest.raises(TypeError):
+        Sequential([L.Dense(2)]).compile("sgd", momentum="a lot")
+    with pytest.raises(RuntimeError, match="built"):
+        model.add(L.ReLU())
+
+
+def test_float64_input_is_converted_once_and_float64_models_train(data):
+    (x, y), _ = data
+    model = compiled()
+    np.testing.assert_array_equal(model.predict(x.astype(np.float64)), model.predict(x))
+    model64 = small_model(dtype="float64")
+    assert all(w.dtype == np.float64 for w in model64.get_weights())
+    # float32 and float64 models from one seed draw the same initial weights.
+    for w32, w64 in zip(small_model().get_weights(), model64.get_weights()):
+        np.testing.assert_allclose(w64, w32, rtol=1e-6)
+    model64.compile("sgd", lr=0.05, momentum=0.9)
+    model64.fit(x, y, epochs=2, verbose=0)
+    assert model64.predict(x).dtype == np.float64
+    assert model64.evaluate(x, y)["accuracy"] > 0.9
+
+
+def test_one_hot_targets(data):
+    (x, y), _ = data
+    model = compiled()
+    history = model.fit(x, np.eye(4)[y], epochs=2, verbose=0)
+    assert history.history["accuracy"][-1] > 0.9
+    assert model.evaluate(x, np.eye(4)[y])["accuracy"] == model.evaluate(x, y)["accuracy"]
+
+
+def test_train_on_batch_evaluate_predict(data):
+    (x, y), _ = data
+    model = compiled()
+    first = model.train_on_batch(x[:64], y[:64])
+    for _ in range(20):
+        last = model.train_on_batch(x[:64], y[:64])
+    assert set(first) == {"loss", "accuracy"}
+    assert last["loss"] < first["loss"]
+    logits = model.predict(x, batch_size=50)
+    assert logits.shape == (256, 4) and logits.dtype == np.float32
+    np.testing.assert_allclose(logits, model.predict(x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(logits[:3], model(x[:3]), rtol=1e-5, atol=1e-6)
+    result = model.evaluate(x, y, batch_size=100)
+    assert result["accuracy"] == np.mean(logits.argmax(1) == y)
+    # Inference keeps no caches: there is nothing to backpropagate through.
+    with pytest.raises(RuntimeError, match="forward"):
+        model.backward(np.ones((256, 4), np.float32))
+    assert model.predict(np.zeros((0, 1, 8, 8), np.float32)).shape == (0, 4)
+
+
+def test_metrics_empty_reports_loss_only(data):
+    (x, y), _ = data
+    model = small_model()
+    model.compile("sgd", metrics=())
+    history = model.fit(x, y, epochs=1, validation_split=0.25, verbose=0)
+    assert sorted(history.history) == ["images_per_sec", "loss", "lr", "val_loss"]
+    assert set(model.evaluate(x, y)) == {"loss"}
+
+
+def test_clip_norm_bounds_each_step(data):
+    (x, y), _ = data
+    model = small_model()
+    model.compile("sgd", lr=1.0, clip_norm=1e-3)
+    before = model.get_weights()
+    model.train_on_batch(x[:32], y[:32])
+    step = np.sqrt(sum(np.sum((a - b).astype(np.float64) ** 2) for a, b in zip(model.get_weights(), before)))
+    assert 0 < step <= 1e-3 * 1.0001
+    unclipped = small_model()
+    unclipped.compile("sgd", lr=1.0)
+    unclipped.train_on_batch(x[:32], y[:32])
+    big = np.sqrt(sum(np.sum((a - b).astype(np.float64) ** 2) for a, b in zip(unclipped.get_weights(), before)))
+    assert big > 10 * step
+
+
+def test_optimizer_instance(data):
+    (x, y), _ = data
+    model = small_model()
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    model.compile(opt)
+    assert model.optimizer is opt
+    model.fit(x, y, epochs=2, verbose=0)
+    assert model.evaluate(x, y)["accuracy"] > 0.9
+    with pytest.raises(TypeError):
+        model.compile(opt, lr=0.1)
+
+
+def test_get_set_weights(data):
+    (x, _), _ = data
+    source, target = small_model(seed=1), small_model(seed=2)
+    weights = source.get_weights()
+    assert [w.shape for w in weights] == [w.shape for w in source.state_dict().values()]
+    assert [w.shape for w in weights] == [(4, 1, 3, 3), (4,), (4, 144), (4,)]
+    target.set_weights(weights)
+    np.testing.assert_array_equal(target.predict(x), source.predict(x))
+    weights[0][...] = 99  # get_weights returns copies
+    assert not np.any(source.get_weights()[0] == 99)
+    with pytest.raises(ValueError, match="3 arrays.*4"):
+        target.set_weights(weights[:3])
+    bad = list(weights)
+    bad[2] = np.zeros((4, 145), np.float32)
+    with pytest.raises(ValueError, match=r"'3.weight' has shape \(4, 145\).*\(4, 144\)"):
+        target.set_weights(bad)
+
+
+def test_state_dict_names_are_torch_names():
+    model = Sequential([L.Conv2D(4, 3), L.BatchNorm2D(), L.ReLU(), L.Flatten(), L.Dense(3)], input_shape=(2, 6, 6))
+    assert list(model.state_dict()) == [
+        "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked",
+        "4.weight", "4.bias",
+    ]
+
+
+def test_stop_training_from_a_callback(data):
+    (x, y), _ = data
+
+    class StopAfterThree(Callback):
+        batches = 0
+
+        def on_batch_end(self, batch, logs=None):
+            StopAfterThree.batches += 1
+            if StopAfterThree.batches == 3:
+                self.model.stop_training = True
+
+    model = compiled()
+    history = model.fit(x, y, epochs=5, batch_size=32, callbacks=[StopAfterThree()], verbose=0)
+    assert StopAfterThree.batches == 3
+    assert history.epoch == [0] and not history.interrupted
+
+
+def test_summary_table():
+    model = Sequential([L.Conv2D(4, 3), L.BatchNorm2D(), L.ReLU(), L.Flatten(), L.Dense(3)], input_shape=(2, 6, 6),
+                       name="tiny")
+    lines = []
+    model.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    assert 'Model: "tiny"' in text
+    rows = {line.split()[0]: line for line in lines[3:8]}
+    assert rows["0"].split() == ["0", "(Conv2D)", "(None,", "4,", "4,", "4)", "76"]  # 4*2*9 + 4
+    assert rows["1"].split()[-1] == "16"  # BatchNorm: weight, bias, running mean and variance
+    assert rows["4"].split()[-1] == "195"  # Dense: 3*64 + 3
+    assert "(None, 64)" in text and "(None, 3)" in text and "195" in text  # 3*64 + 3
+    assert "Total params: 287" in text  # 76 + 8 + 195 trainable, + 8 running statistics
+    assert "Trainable params: 279" in text
+    assert "Non-trainable params: 8" in text
+    with pytest.raises(ValueError, match="not built"):
+        Sequential([L.Dense(2)]).summary()
