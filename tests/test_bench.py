@@ -16,7 +16,8 @@ from cnnfast.bench.workloads import CONV_WORKLOADS, WORKLOADS, by_name
 from cnnfast.cli import main
 
 NAMED = ["lenet-c1", "lenet-c3", "cifar-in", "res-64", "res-128", "down-s2", "pw-1x1", "stem-7x7", "dw-3x3",
-         "tconv-64", "max2x2", "max3x3s2", "avg2x2"]
+         "tconv-64", "max2x2", "max3x3s2", "avg2x2", "lenet5", "small_vgg"]
+MODELS = ("lenet5", "small_vgg")
 
 
 def available_backends():
@@ -42,12 +43,14 @@ def test_quick_run_covers_every_workload_backend_and_pass(quick_run):
     backends = available_backends()
     seen = {(r["workload"], r["backend"], r["pass"]) for r in document["results"]}
     for name in NAMED:
+        passes = ("train", "inference") if name in MODELS else ("forward", "backward", "both")
         for backend in backends:
-            for pass_name in ("forward", "backward", "both"):
+            for pass_name in passes:
                 assert (name, backend, pass_name) in seen
-    assert all(r["seconds"] > 0 and r["gbytes_per_s"] > 0 for r in document["results"])
-    conv_records = [r for r in document["results"] if r["kind"] == "conv"]
-    assert all(r["gflops"] > 0 for r in conv_records)
+    assert all(r["seconds"] > 0 for r in document["results"])
+    assert all(r["gbytes_per_s"] > 0 for r in document["results"] if r["kind"] != "model")
+    assert all(r["images_per_s"] > 0 for r in document["results"] if r["kind"] == "model")
+    assert all(r["gflops"] > 0 for r in document["results"] if r["kind"] == "conv")
 
 
 def test_quick_run_reports_sgemm_ceiling_memory_and_machine(quick_run):
@@ -64,6 +67,7 @@ def test_quick_run_reports_sgemm_ceiling_memory_and_machine(quick_run):
     assert document["command"].startswith("cnnfast bench --quick")
     assert document["settings"]["threads"] == [1]
     assert "geometric mean" in completed.stdout
+    assert "lenet5 train (batch 64):" in completed.stdout
     for name in NAMED:
         assert name in completed.stdout
 
@@ -87,7 +91,7 @@ def test_a_backend_that_disagrees_with_the_reference_is_refused(monkeypatch, cap
     def broken(workload, inputs, backend):
         calls = honest(workload, inputs, backend)
         if backend == "fast":
-            calls["both"] = lambda: tuple(a + 1 for a in honest(workload, inputs, backend)["both"]())
+            calls["check"] = lambda: tuple(a + 1 for a in honest(workload, inputs, backend)["check"]())
         return calls
     monkeypatch.setattr(cases, "numpy_case", broken)
     status = main(["bench", "--quick", "--no-progress", "--only", "lenet-c1", "--backends", "fast,reference"])
