@@ -219,7 +219,7 @@ class Sequential(layers_module.Sequential):
         return logs
 
     def fit(self, x, y, epochs=1, batch_size=32, validation_split=0.0, validation_data=None, shuffle=True,
-            callbacks=(), verbose=1, initial_epoch=0):
+            callbacks=(), verbose=1, initial_epoch=0, augment=None):
         """Train for ``epochs - initial_epoch`` epochs; returns a :class:`~cnnfast.callbacks.History`.
 
         x (N, *input_shape) float32/float64; y (N,) integer labels or (N, C) float targets.
@@ -240,6 +240,11 @@ class Sequential(layers_module.Sequential):
         KeyboardInterrupt propagates, since the model may then hold a half-applied update
         (as does any KeyboardInterrupt that arrives during an update, which happens only
         when fit cannot defer Ctrl-C: outside the main thread or under a custom SIGINT handler).
+
+        augment: None, a :class:`~cnnfast.datasets.ImageDataGenerator` (its
+        ``random_transform``: shifts, rotations, flips) or any callable mapping a training
+        batch (B, *input_shape) to an augmented batch of the same shape; applied to every
+        training batch (never to validation data).
         """
         self._require_compiled("fit")
         epochs = check.integer("epochs", epochs)
@@ -254,6 +259,9 @@ class Sequential(layers_module.Sequential):
         if len(x) == 0:
             raise ValueError(f"fit needs at least one training sample, x has shape {x.shape}")
         self._check_ready_to_train("fit")
+        transform = getattr(augment, "random_transform", augment)
+        if transform is not None and not callable(transform):
+            raise TypeError(f"augment must be an ImageDataGenerator or a callable, got {type(augment).__name__}")
 
         n = len(x)
         steps = -(-n // batch_size)
@@ -271,7 +279,7 @@ class Sequential(layers_module.Sequential):
             try:
                 cbs.on_train_begin({})
                 for epoch in range(initial_epoch, epochs):
-                    logs = self._fit_epoch(x, y, epoch, batch_size, shuffle, cbs, ctrl_c)
+                    logs = self._fit_epoch(x, y, epoch, batch_size, shuffle, cbs, ctrl_c, transform)
                     if validation is not None:
                         val = self.evaluate(*validation, batch_size=_VALIDATION_BATCH_SIZE)
                         logs.update({f"val_{k}": v for k, v in val.items()})
@@ -292,7 +300,7 @@ class Sequential(layers_module.Sequential):
                   flush=True)
         return history
 
-    def _fit_epoch(self, x, y, epoch, batch_size, shuffle, cbs, ctrl_c):
+    def _fit_epoch(self, x, y, epoch, batch_size, shuffle, cbs, ctrl_c, transform=None):
         """Run one epoch's batches -> the epoch's logs (over the batches run: a callback
         setting ``stop_training`` ends the epoch early, as in Keras)."""
         cbs.on_epoch_begin(epoch, {})
@@ -308,6 +316,8 @@ class Sequential(layers_module.Sequential):
             else:
                 index = order[lo:lo + batch_size]
                 xb, yb = x[index], y[index]
+            if transform is not None:
+                xb = self._augmented(transform, xb)
             size = len(xb)
             cbs.on_batch_begin(batch, {"batch": batch, "size": size})
             ctrl_c.in_update = True
@@ -332,6 +342,12 @@ class Sequential(layers_module.Sequential):
         logs["images_per_sec"] = seen / elapsed
         logs["lr"] = float(self.optimizer.lr)
         return logs
+
+    def _augmented(self, transform, xb):
+        augmented = np.asarray(transform(xb))
+        if augmented.shape != xb.shape:
+            raise ValueError(f"augment changed the batch shape from {xb.shape} to {augmented.shape}")
+        return augmented.astype(self.dtype, copy=False)
 
     def _split_validation(self, x, y, validation_split, validation_data):
         """-> (x_train, y_train, (x_val, y_val) or None)."""

@@ -297,3 +297,33 @@ def test_summary_table():
     assert "Non-trainable params: 8" in text
     with pytest.raises(ValueError, match="not built"):
         Sequential([L.Dense(2)]).summary()
+
+
+def test_augment_transforms_every_training_batch_and_never_validation(data):
+    (x, y), (xv, yv) = data
+    seen = []
+
+    def mark(batch):
+        seen.append(batch.shape)
+        return batch + 100.0  # so large that validation on augmented data would show it
+
+    model = compiled()
+    history = model.fit(x, y, epochs=2, batch_size=64, validation_data=(xv, yv), verbose=0, augment=mark)
+    assert seen == [(64, 1, 8, 8)] * 8
+    plain = compiled()
+    plain.fit(x, y, epochs=2, batch_size=64, verbose=0)
+    assert not np.allclose(model.predict(xv), plain.predict(xv))  # the augmented batches were trained on
+    assert history.history["val_loss"][-1] == pytest.approx(model.evaluate(xv, yv)["loss"])
+
+
+def test_augment_accepts_an_image_data_generator_and_checks_shapes(data):
+    from cnnfast.datasets import ImageDataGenerator
+
+    (x, y), (xt, yt) = data
+    model = compiled()
+    model.fit(x, y, epochs=3, batch_size=32, verbose=0, augment=ImageDataGenerator(width_shift_range=1, seed=0))
+    assert model.evaluate(xt, yt)["accuracy"] >= 0.9
+    with pytest.raises(ValueError, match="changed the batch shape"):
+        compiled().fit(x, y, epochs=1, verbose=0, augment=lambda b: b[:, :, 1:])
+    with pytest.raises(TypeError, match="augment"):
+        compiled().fit(x, y, epochs=1, verbose=0, augment=3)
