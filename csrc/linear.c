@@ -13,7 +13,7 @@
  * on 2 cores: 16-row blocks are 25% slower on one thread than 64-row blocks
  * for a 1024 x 256 x 256 product, while a batch of 64 needs blocks of at
  * most 32 rows to keep two threads busy.  Hence: about LINEAR_TARGET_BLOCKS
- * blocks, a multiple of 16 rows each (OpenBLAS's widest micro-tile), between
+ * blocks, a multiple of 16 rows each (whole GEMM micro-tiles), between
  * 16 and LINEAR_MAX_BLOCK_ROWS rows. */
 #define LINEAR_TARGET_BLOCKS 8
 #define LINEAR_MIN_BLOCK_ROWS 16
