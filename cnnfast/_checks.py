@@ -22,6 +22,8 @@ __all__ = [
     "conv2d_backward_args",
     "conv_transpose2d_args",
     "conv_transpose2d_backward_args",
+    "linear_args",
+    "linear_backward_args",
     "pool2d_args",
     "pool2d_backward_args",
     "max_pool2d_backward_args",
@@ -329,6 +331,40 @@ def conv_transpose2d_backward_args(grad_y, x, weight, stride, padding, output_pa
     _expect_shape("grad_y", grad_y, geometry.input_shape,
                   f"the conv_transpose2d output for x {x.shape}, weight {weight.shape}")
     return grad_y, x, weight, geometry
+
+
+# ---------------------------------------------------------------------- linear
+
+
+def _linear_operands(x, weight):
+    """x (N, in) and weight (out, in) with non-zero feature sizes and matching in."""
+    _ndim("x", x, 2, "(N, in_features)")
+    _nonempty("x", x, 1)
+    _ndim("weight", weight, 2, "(out_features, in_features)")
+    if min(weight.shape) == 0:
+        raise ValueError(f"weight must have non-zero sizes, got shape {weight.shape}")
+    if weight.shape[1] != x.shape[1]:
+        raise ValueError(f"weight of shape {weight.shape} expects {weight.shape[1]} input features, "
+                         f"but x of shape {x.shape} has {x.shape[1]}")
+    _check_size("output", (x.shape[0], weight.shape[0]))
+
+
+def linear_args(x, weight, bias):
+    """Checked ``(x, weight, bias)`` for ``linear``: x (N, in), weight (out, in), bias (out,) or None."""
+    x, weight, bias = float_arrays(x=x, weight=weight, bias=bias)
+    _linear_operands(x, weight)
+    _bias(bias, weight.shape[0], weight)
+    return x, weight, bias
+
+
+def linear_backward_args(grad_y, x, weight):
+    """Checked ``(grad_y, x, weight)`` for ``linear_backward``: grad_y (N, out)."""
+    grad_y, x, weight = float_arrays(grad_y=grad_y, x=x, weight=weight)
+    _linear_operands(x, weight)
+    _ndim("grad_y", grad_y, 2, "(N, out_features)")
+    _expect_shape("grad_y", grad_y, (x.shape[0], weight.shape[0]),
+                  f"the linear output for x {x.shape}, weight {weight.shape}")
+    return grad_y, x, weight
 
 
 # --------------------------------------------------------------------- pooling

@@ -82,6 +82,19 @@ cdef extern from "pool2d.h" nogil:
                                  double *grad_x)
 
 
+cdef extern from "linear.h" nogil:
+    void linear_forward_f32(Py_ssize_t batch, Py_ssize_t in_features, Py_ssize_t out_features,
+                            const float *x, const float *weight, const float *bias, float *y)
+    void linear_forward_f64(Py_ssize_t batch, Py_ssize_t in_features, Py_ssize_t out_features,
+                            const double *x, const double *weight, const double *bias, double *y)
+    void linear_backward_f32(Py_ssize_t batch, Py_ssize_t in_features, Py_ssize_t out_features,
+                             const float *grad_y, const float *x, const float *weight,
+                             float *grad_x, float *grad_weight, float *grad_bias)
+    void linear_backward_f64(Py_ssize_t batch, Py_ssize_t in_features, Py_ssize_t out_features,
+                             const double *grad_y, const double *x, const double *weight,
+                             double *grad_x, double *grad_weight, double *grad_bias)
+
+
 BLAS_MAX_DIM = CNNFAST_BLAS_MAX_DIM
 
 
@@ -265,6 +278,73 @@ def conv2d_bias_grad(g, const real[:, :, :, ::1] grad_y, real[::1] grad_bias):
             conv2d_bias_grad_f32(&c, &grad_y[0, 0, 0, 0], &grad_bias[0])
         else:
             conv2d_bias_grad_f64(&c, &grad_y[0, 0, 0, 0], &grad_bias[0])
+
+
+# -------------------------------------------------------------------- linear
+
+cdef _linear_sizes(Py_ssize_t batch, Py_ssize_t in_features, Py_ssize_t out_features):
+    """Refuses sizes the C cannot take: empty features, or beyond a 32-bit BLAS."""
+    if in_features < 1 or out_features < 1:
+        raise ValueError(f"linear needs in_features and out_features >= 1, got {in_features} and {out_features}")
+    for name, size in (("batch", batch), ("in_features", in_features), ("out_features", out_features)):
+        if size > CNNFAST_BLAS_MAX_DIM:
+            raise ValueError(f"{name} = {size} exceeds the 32-bit BLAS limit {CNNFAST_BLAS_MAX_DIM}")
+    if not cnnfast_blas_ready():
+        raise RuntimeError("cnnfast: no BLAS registered (import cnnfast, not cnnfast._kernels)")
+
+
+def linear_forward(const real[:, ::1] x not None, const real[:, ::1] weight not None, const real[::1] bias, real[:, ::1] y):
+    """y (N, out) = x (N, in) @ weight (out, in)^T + bias (out,) or None."""
+    cdef Py_ssize_t batch = x.shape[0], in_features = x.shape[1], out_features = weight.shape[0]
+    _linear_sizes(batch, in_features, out_features)
+    _shape("weight", weight, (out_features, in_features))
+    _shape("y", y, (batch, out_features))
+    if bias is not None:
+        _shape("bias", bias, (out_features,))
+    if batch == 0:
+        return
+    cdef const real *bias_ptr = &bias[0] if bias is not None else NULL
+    with nogil:
+        if real is float:
+            linear_forward_f32(batch, in_features, out_features, &x[0, 0], &weight[0, 0], bias_ptr, &y[0, 0])
+        else:
+            linear_forward_f64(batch, in_features, out_features, &x[0, 0], &weight[0, 0], bias_ptr, &y[0, 0])
+
+
+def linear_backward(const real[:, ::1] grad_y not None, const real[:, ::1] x not None,
+                    const real[:, ::1] weight not None,
+                    real[:, ::1] grad_x, real[:, ::1] grad_weight, real[::1] grad_bias):
+    """grad_x (N, in), grad_weight (out, in) and grad_bias (out,) from grad_y (N, out).
+
+    Any output may be None (not computed); all are overwritten, so they need
+    no zeroing.  The sizes are read from x and weight, which are always given.
+    """
+    cdef Py_ssize_t batch = x.shape[0], in_features = x.shape[1], out_features = weight.shape[0]
+    _linear_sizes(batch, in_features, out_features)
+    _shape("weight", weight, (out_features, in_features))
+    _shape("grad_y", grad_y, (batch, out_features))
+    if grad_x is not None:
+        _shape("grad_x", grad_x, (batch, in_features))
+    if grad_weight is not None:
+        _shape("grad_weight", grad_weight, (out_features, in_features))
+    if grad_bias is not None:
+        _shape("grad_bias", grad_bias, (out_features,))
+    if batch == 0:
+        if grad_weight is not None:
+            grad_weight[...] = 0
+        if grad_bias is not None:
+            grad_bias[...] = 0
+        return
+    cdef real *grad_x_ptr = &grad_x[0, 0] if grad_x is not None else NULL
+    cdef real *grad_weight_ptr = &grad_weight[0, 0] if grad_weight is not None else NULL
+    cdef real *grad_bias_ptr = &grad_bias[0] if grad_bias is not None else NULL
+    with nogil:
+        if real is float:
+            linear_backward_f32(batch, in_features, out_features, &grad_y[0, 0], &x[0, 0], &weight[0, 0],
+                                grad_x_ptr, grad_weight_ptr, grad_bias_ptr)
+        else:
+            linear_backward_f64(batch, in_features, out_features, &grad_y[0, 0], &x[0, 0], &weight[0, 0],
+                                grad_x_ptr, grad_weight_ptr, grad_bias_ptr)
 
 
 # ------------------------------------------------------------------- pooling

@@ -1,9 +1,10 @@
-"""Convolution and pooling functions, forward and backward (NCHW).
+"""Convolution, pooling and linear functions, forward and backward (NCHW).
 
 Argument semantics follow ``torch.nn.functional``: ``stride``, ``padding``,
 ``dilation`` and ``kernel_size`` are an int or a ``(height, width)`` pair;
 conv weights are ``(out_channels, in_channels // groups, kh, kw)``,
-transposed-conv weights ``(in_channels, out_channels // groups, kh, kw)``.
+transposed-conv weights ``(in_channels, out_channels // groups, kh, kw)``,
+linear weights ``(out_features, in_features)``.
 float32 and float64 are supported; the output dtype is the input dtype.
 
 Every function takes ``backend="fast"`` (the C kernels, default) or
@@ -29,6 +30,8 @@ __all__ = [
     "avg_pool2d_backward",
     "global_avg_pool2d",
     "global_avg_pool2d_backward",
+    "linear",
+    "linear_backward",
 ]
 
 BACKENDS = ("fast", "reference")
@@ -195,3 +198,36 @@ def global_avg_pool2d_backward(grad_y, x_shape, backend="fast"):
     grad_x = np.empty(g.input_shape, dtype=grad_y.dtype)
     _kernels.avg_pool2d_backward(g, True, grad_y.reshape(g.output_shape), grad_x)
     return grad_x
+
+
+# ---------------------------------------------------------------------- linear
+
+
+def linear(x, weight, bias=None, backend="fast"):
+    """Fully connected layer (torch.nn.functional.linear): y = x @ weight.T + bias.
+
+    x (N, in_features), weight (out_features, in_features), bias (out_features,)
+    or None -> y (N, out_features).  Only 2-D x: flatten any other axes first.
+    The fast backend runs cnnfast's own GEMM on its OpenMP threads, never NumPy's BLAS.
+    """
+    if _is_reference(backend):
+        return reference.linear(x, weight, bias)
+    x, weight, bias = _checks.linear_args(x, weight, bias)
+    y = np.empty((x.shape[0], weight.shape[0]), dtype=x.dtype)
+    _kernels.linear_forward(x, weight, bias, y)
+    return y
+
+
+def linear_backward(grad_y, x, weight, backend="fast"):
+    """Gradients of ``linear`` given grad_y (N, out_features) = dLoss/dy.
+
+    -> (grad_x (N, in_features), grad_weight (out_features, in_features), grad_bias (out_features,))
+    """
+    if _is_reference(backend):
+        return reference.linear_backward(grad_y, x, weight)
+    grad_y, x, weight = _checks.linear_backward_args(grad_y, x, weight)
+    grad_x = np.empty(x.shape, dtype=x.dtype)
+    grad_weight = np.empty(weight.shape, dtype=x.dtype)
+    grad_bias = np.empty(weight.shape[0], dtype=x.dtype)
+    _kernels.linear_backward(grad_y, x, weight, grad_x, grad_weight, grad_bias)
+    return grad_x, grad_weight, grad_bias

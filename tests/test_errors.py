@@ -44,6 +44,8 @@ FLOAT_ARRAYS = {
     "avg_pool2d_backward": ("grad_y",),
     "global_avg_pool2d": ("x",),
     "global_avg_pool2d_backward": ("grad_y",),
+    "linear": ("x", "weight", "bias"),
+    "linear_backward": ("grad_y", "x", "weight"),
 }
 
 
@@ -56,6 +58,7 @@ def good_args(name, dtype=np.float64):
     conv:        x (2, 4, 6, 6) * weight (3, 4, 3, 3) -> y (2, 3, 4, 4)
     transposed:  x (2, 4, 5, 5) * weight (4, 3, 3, 3) -> y (2, 3, 7, 7)
     pooling:     x (2, 3, 6, 6), window 2             -> y (2, 3, 3, 3)
+    linear:      x (2, 5) @ weight (3, 5).T            -> y (2, 3)
     """
     rng = np.random.default_rng(sum(map(ord, name)))
 
@@ -80,6 +83,10 @@ def good_args(name, dtype=np.float64):
         return dict(x=r(2, 3, 6, 6))
     if name == "global_avg_pool2d_backward":
         return dict(grad_y=r(2, 3), x_shape=(2, 3, 6, 6))
+    if name == "linear":
+        return dict(x=r(2, 5), weight=r(3, 5), bias=r(3))
+    if name == "linear_backward":
+        return dict(grad_y=r(2, 3), x=r(2, 5), weight=r(3, 5))
     raise KeyError(name)
 
 
@@ -400,6 +407,39 @@ GLOBAL_AVG_POOL2D_BACKWARD_CASES = [
 ]
 
 
+LINEAR_OPERAND_CASES = [
+    # Shared by linear and linear_backward: x (N, in) and weight (out, in).
+    ({"x": drop_axis}, ValueError, r"x must be 2-D \(N, in_features\), got shape \(5,\)", "x-1d"),
+    ({"x": add_axis}, ValueError, r"x must be 2-D \(N, in_features\), got shape \(1, 2, 5\)", "x-3d"),
+    ({"x": np.float64(1.0)}, ValueError, r"x must be 2-D", "x-0d"),
+    ({"x": shape(2, 0)}, ValueError, r"x must have non-zero sizes after axis 1, got shape \(2, 0\)", "x-no-features"),
+    ({"weight": drop_axis}, ValueError, r"weight must be 2-D \(out_features, in_features\), got shape \(5,\)",
+     "weight-1d"),
+    ({"weight": add_axis}, ValueError, r"weight must be 2-D", "weight-3d"),
+    ({"weight": shape(0, 5)}, ValueError, r"weight must have non-zero sizes, got shape \(0, 5\)", "weight-no-units"),
+    ({"weight": shape(3, 4)}, ValueError,
+     r"weight of shape \(3, 4\) expects 4 input features, but x of shape \(2, 5\) has 5", "feature-mismatch"),
+    ({"weight": lambda w: w.T}, ValueError,
+     r"weight of shape \(5, 3\) expects 3 input features, but x of shape \(2, 5\) has 5", "weight-transposed"),
+]
+
+LINEAR_CASES = [
+    ({"bias": shape(4)}, ValueError, r"bias must have shape \(3,\) to match weight of shape \(3, 5\), got \(4,\)",
+     "bias-wrong-length"),
+    ({"bias": shape(1, 3)}, ValueError, r"bias must have shape \(3,\)", "bias-2d"),
+    ({"bias": np.float64(0.0)}, ValueError, r"bias must have shape \(3,\)", "bias-0d"),
+]
+
+LINEAR_BACKWARD_CASES = [
+    ({"grad_y": shape(2, 4)}, ValueError,
+     r"grad_y must have shape \(2, 3\) \(the linear output for x \(2, 5\), weight \(3, 5\)\), got \(2, 4\)",
+     "grad_y-wrong-units"),
+    ({"grad_y": shape(3, 3)}, ValueError, r"grad_y must have shape \(2, 3\)", "grad_y-wrong-batch"),
+    ({"grad_y": drop_axis}, ValueError, r"grad_y must be 2-D \(N, out_features\), got shape \(3,\)", "grad_y-1d"),
+    ({"grad_y": add_axis}, ValueError, r"grad_y must be 2-D", "grad_y-3d"),
+]
+
+
 def _table(names, cases):
     return [pytest.param(name, changes, exception, match, id=f"{name}-{case_id}")
             for name in names for changes, exception, match, case_id in cases]
@@ -418,6 +458,9 @@ SHAPE_CASES = [
     *_table(("avg_pool2d_backward",), AVG_POOL2D_BACKWARD_CASES),
     *_table(("global_avg_pool2d",), GLOBAL_AVG_POOL2D_CASES),
     *_table(("global_avg_pool2d_backward",), GLOBAL_AVG_POOL2D_BACKWARD_CASES),
+    *_table(("linear", "linear_backward"), LINEAR_OPERAND_CASES),
+    *_table(("linear",), LINEAR_CASES),
+    *_table(("linear_backward",), LINEAR_BACKWARD_CASES),
 ]
 
 
@@ -545,6 +588,20 @@ def _pool_setup():
                 grad_y=np.ones(g.output_shape), grad_x=np.empty(g.input_shape))
 
 
+def _linear_setup():
+    x, weight = np.ones((4, 5)), np.ones((3, 5))
+    return dict(x=x, weight=weight, bias=np.ones(3), y=np.empty((4, 3)), grad_y=np.ones((4, 3)),
+                grad_x=np.empty((4, 5)), grad_weight=np.empty((3, 5)), grad_bias=np.empty(3))
+
+
+def _linear_forward(a):
+    _kernels.linear_forward(a["x"], a["weight"], a["bias"], a["y"])
+
+
+def _linear_backward(a):
+    _kernels.linear_backward(a["grad_y"], a["x"], a["weight"], a["grad_x"], a["grad_weight"], a["grad_bias"])
+
+
 def _readonly(a):
     a = a.copy()
     a.setflags(write=False)
@@ -624,6 +681,30 @@ KERNEL_CASES = [
     pytest.param(_pool_setup, lambda a: _kernels.avg_pool2d_backward(a["g"], True, a["grad_y"], a["grad_x"]),
                  {"grad_y": shape(2, 2, 3, 3)}, ValueError, r"grad_y has shape \(2, 2, 3, 3\)",
                  id="avg_pool2d_backward-grad_y"),
+    pytest.param(_linear_setup, _linear_forward, {"y": shape(4, 4)}, ValueError,
+                 r"y has shape \(4, 4\), expected \(4, 3\)", id="linear_forward-y"),
+    pytest.param(_linear_setup, _linear_forward, {"weight": shape(3, 4)}, ValueError,
+                 r"weight has shape \(3, 4\), expected \(3, 5\)", id="linear_forward-weight"),
+    pytest.param(_linear_setup, _linear_forward, {"bias": shape(2)}, ValueError,
+                 r"bias has shape \(2,\), expected \(3,\)", id="linear_forward-bias"),
+    pytest.param(_linear_setup, _linear_forward, {"x": shape(4, 0), "weight": shape(3, 0)}, ValueError,
+                 r"linear needs in_features and out_features >= 1, got 0 and 3", id="linear_forward-no-features"),
+    pytest.param(_linear_setup, _linear_forward, {"x": None}, TypeError, r"No matching signature found|must not be None",
+                 id="linear_forward-x-None"),
+    pytest.param(_linear_setup, _linear_forward, {"x": np.asfortranarray}, ValueError, r"not C-contiguous",
+                 id="linear_forward-x-fortran"),
+    pytest.param(_linear_setup, _linear_forward, {"y": _readonly}, ValueError, r"read-only",
+                 id="linear_forward-y-readonly"),
+    pytest.param(_linear_setup, _linear_backward, {"grad_y": shape(4, 2)}, ValueError,
+                 r"grad_y has shape \(4, 2\), expected \(4, 3\)", id="linear_backward-grad_y"),
+    pytest.param(_linear_setup, _linear_backward, {"grad_x": shape(3, 5)}, ValueError,
+                 r"grad_x has shape \(3, 5\), expected \(4, 5\)", id="linear_backward-grad_x"),
+    pytest.param(_linear_setup, _linear_backward, {"grad_weight": shape(5, 3)}, ValueError,
+                 r"grad_weight has shape \(5, 3\), expected \(3, 5\)", id="linear_backward-grad_weight"),
+    pytest.param(_linear_setup, _linear_backward, {"grad_bias": shape(4)}, ValueError,
+                 r"grad_bias has shape \(4,\), expected \(3,\)", id="linear_backward-grad_bias"),
+    pytest.param(_linear_setup, _linear_backward, {"weight": None}, TypeError, r"No matching signature found|must not be None",
+                 id="linear_backward-weight-None"),
 ]
 
 
@@ -752,6 +833,14 @@ def test_empty_batch(backend, dtype):
 
     grad_x = F.max_pool2d_backward(np.zeros((0, 4, 3, 3), dtype), argmax, (0, 4, 6, 6), backend=backend)
     assert grad_x.shape == (0, 4, 6, 6) and grad_x.dtype == dtype
+
+    x, weight = np.zeros((0, 5), dtype), np.ones((3, 5), dtype)
+    y = F.linear(x, weight, bias, backend=backend)
+    assert y.shape == (0, 3) and y.dtype == dtype
+    grad_x, grad_weight, grad_bias = F.linear_backward(np.zeros((0, 3), dtype), x, weight, backend=backend)
+    assert grad_x.shape == (0, 5) and grad_weight.shape == (3, 5) and grad_bias.shape == (3,)
+    assert grad_x.dtype == grad_weight.dtype == grad_bias.dtype == dtype
+    assert not grad_weight.any() and not grad_bias.any()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

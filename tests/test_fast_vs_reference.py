@@ -6,6 +6,9 @@ path, depthwise (and channel multipliers), a kernel exactly as large as the
 padded input, and a tiny convolution workspace that forces one output row per
 tile.  Every configuration is checked in float32 (rtol 1e-4) and float64
 (rtol 1e-10), relative to the largest magnitude of the reference result.
+
+The linear family also runs each configuration at 1, 2 and 3 threads and
+requires bitwise-equal results: its blocks depend on the shapes only.
 """
 
 import numpy as np
@@ -180,6 +183,64 @@ def test_global_avg_pool2d(index):
         grad_y = rng.standard_normal(shape[:2]).astype(dtype)
         assert_close(F.global_avg_pool2d_backward(grad_y, shape),
                      F.global_avg_pool2d_backward(grad_y, shape, backend="reference"), dtype, "grad_x")
+
+
+@pytest.fixture
+def num_threads():
+    """Set the kernels' thread count within one test, then restore it."""
+    saved = cnnfast.get_num_threads()
+    yield cnnfast.set_num_threads
+    cnnfast.set_num_threads(saved)
+
+
+def linear_config(index):
+    """(batch, in_features, out_features, bias?) with, every few indices, batch 1,
+    one input feature, one output unit, or a product large enough for threads."""
+    rng = np.random.default_rng(13_000 + index)
+    case = index % 5
+    batch, in_features, out_features = (int(v) for v in rng.integers(1, 80, 3))
+    if case == 0:
+        batch = 1
+    elif case == 1:
+        in_features = 1
+    elif case == 2:
+        out_features = 1
+    elif case == 3:  # above the kernel's one-thread threshold: several blocks on several threads
+        batch, in_features, out_features = (int(rng.integers(lo, hi)) for lo, hi in ((100, 300), (120, 300),
+                                                                                     (40, 200)))
+    return batch, in_features, out_features, index % 3 != 0
+
+
+def linear_id(index):
+    batch, in_features, out_features, bias = linear_config(index)
+    return f"{batch}x{in_features}->{out_features}{'' if bias else '-nobias'}"
+
+
+@pytest.mark.parametrize("index", range(CONFIGS_PER_FAMILY), ids=linear_id)
+def test_linear(index, num_threads):
+    batch, in_features, out_features, with_bias = linear_config(index)
+    for dtype in (np.float32, np.float64):
+        x, weight, bias, grad_y = random_arrays(index, dtype, (batch, in_features), (out_features, in_features),
+                                                (out_features,), (batch, out_features))
+        bias = bias if with_bias else None
+        y_ref = F.linear(x, weight, bias, backend="reference")
+        grads_ref = F.linear_backward(grad_y, x, weight, backend="reference")
+        results = {}
+        for threads in (1, 2, 3):
+            num_threads(threads)
+            results[threads] = (F.linear(x, weight, bias),) + F.linear_backward(grad_y, x, weight)
+        for name, got, want in zip(("y", "grad_x", "grad_weight", "grad_bias"), results[1], (y_ref,) + grads_ref):
+            assert_close(got, want, dtype, name)
+        for threads in (2, 3):
+            for name, got, want in zip(("y", "grad_x", "grad_weight", "grad_bias"), results[threads], results[1]):
+                np.testing.assert_array_equal(got, want, err_msg=f"{name}: {threads} threads vs 1")
+
+
+def test_linear_configs_cover_the_special_cases():
+    configs = [linear_config(i) for i in range(CONFIGS_PER_FAMILY)]
+    assert any(c[0] == 1 for c in configs) and any(c[1] == 1 for c in configs) and any(c[2] == 1 for c in configs)
+    assert any(not c[3] for c in configs) and any(c[0] % 2 and c[1] % 2 and c[2] % 2 for c in configs)
+    assert any(c[0] * c[1] * c[2] > 1_000_000 for c in configs)  # well above the one-thread threshold
 
 
 def test_max_pool_nan_wins_like_reference():

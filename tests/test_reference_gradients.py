@@ -100,6 +100,26 @@ def test_conv_transpose2d_backward(x_shape, w_shape, kwargs):
                     {"x": x, "weight": w, "bias": b}, rng)
 
 
+# ------------------------------------------------------------------ linear
+
+LINEAR_CASES = {
+    # id: (x shape, weight shape)
+    "5->4": ((3, 5), (4, 5)),
+    "batch1": ((1, 6), (3, 6)),
+    "in1": ((4, 1), (3, 1)),
+    "out1": ((2, 7), (1, 7)),
+}
+
+
+@pytest.mark.parametrize("x_shape, w_shape", LINEAR_CASES.values(), ids=LINEAR_CASES.keys())
+def test_linear_backward(x_shape, w_shape):
+    rng = np.random.default_rng(7)
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    check_gradients(lambda: R.linear(x, w, b),
+                    lambda r: R.linear_backward(r, x, w),
+                    {"x": x, "weight": w, "bias": b}, rng)
+
+
 # ----------------------------------------------------------------- pooling
 
 POOL_CASES = {
@@ -242,6 +262,7 @@ def every_function(dtype, batch):
     pool = dict(kernel_size=3, stride=2, padding=1)
     y_pool = (batch, 4, 3, 3)
     argmax = np.zeros(y_pool, np.int64)
+    xl, wl, bl = array(batch, 5), array(3, 5), array(3)
     return {
         "conv2d": (lambda: R.conv2d(x, w, b, **conv), [y_conv]),
         "conv2d_backward": (lambda: R.conv2d_backward(array(*y_conv), x, w, **conv), [x.shape, w.shape, b.shape]),
@@ -254,6 +275,8 @@ def every_function(dtype, batch):
         "avg_pool2d_backward": (lambda: R.avg_pool2d_backward(array(*y_pool), x.shape, **pool), [x.shape]),
         "global_avg_pool2d": (lambda: R.global_avg_pool2d(x), [(batch, 4)]),
         "global_avg_pool2d_backward": (lambda: R.global_avg_pool2d_backward(array(batch, 4), x.shape), [x.shape]),
+        "linear": (lambda: R.linear(xl, wl, bl), [(batch, 3)]),
+        "linear_backward": (lambda: R.linear_backward(array(batch, 3), xl, wl), [xl.shape, wl.shape, bl.shape]),
     }
 
 

@@ -2,8 +2,9 @@
 
 Each family runs on seeded random configurations (batch, odd and non-square
 sizes, stride 1-3, padding, dilation 1-3, groups including depthwise, 1x1
-kernels, kernels as large as the padded input, output_padding) in float64 with
-tight tolerances, plus a few in float32.  Gradients come from torch.autograd
+kernels, kernels as large as the padded input, output_padding; for linear,
+batch 1, one input feature, one output unit, no bias) in float64 with tight
+tolerances, plus a few in float32.  Gradients come from torch.autograd
 with upstream gradient ``r``.  Max-pool inputs hold distinct values, so the
 argmax is unambiguous and must match exactly.
 
@@ -158,10 +159,35 @@ def global_shape(seed):
     return tuple(int(rng.integers(1, high + 1)) for high in (3, 5, 8, 8))
 
 
+@dataclass(frozen=True)
+class Linear:
+    seed: int
+    x_shape: tuple
+    w_shape: tuple  # (out_features, in_features)
+    bias: bool
+
+    def __str__(self):
+        return f"x{self.x_shape[0]}x{self.x_shape[1]}-w{self.w_shape[0]}x{self.w_shape[1]}" + (
+            "" if self.bias else "-nobias")
+
+
+def linear_config(seed):
+    rng = np.random.default_rng(40_000 + seed)
+    batch, in_features, out_features = (int(v) for v in rng.integers(1, 40, 3))
+    if seed % 4 == 1:
+        batch = 1
+    elif seed % 4 == 2:
+        in_features = 1
+    elif seed % 4 == 3:
+        out_features = 1
+    return Linear(seed, (batch, in_features), (out_features, in_features), bool(rng.random() < 0.8))
+
+
 CONV_CONFIGS = [conv_config(seed) for seed in range(N_RANDOM)]
 CONV_TRANSPOSE_CONFIGS = [conv_transpose_config(seed) for seed in range(N_RANDOM)]
 POOL_CONFIGS = [pool_config(seed) for seed in range(N_RANDOM)]
 GLOBAL_SHAPES = [global_shape(seed) for seed in range(N_RANDOM)]
+LINEAR_CONFIGS = [linear_config(seed) for seed in range(N_RANDOM)]
 
 
 def is_depthwise(cfg):
@@ -200,6 +226,10 @@ COVERAGE = {
     "pool-padding-exclude-pad": (POOL_CONFIGS, lambda c: min(c.padding) > 0 and not c.count_include_pad),
     "pool-kernel=padded-input": (
         POOL_CONFIGS, lambda c: any(n + 2 * p == k for n, p, k in zip(c.x_shape[2:], c.padding, c.kernel))),
+    "linear-batch1": (LINEAR_CONFIGS, lambda c: c.x_shape[0] == 1),
+    "linear-in1": (LINEAR_CONFIGS, lambda c: c.x_shape[1] == 1),
+    "linear-out1": (LINEAR_CONFIGS, lambda c: c.w_shape[0] == 1),
+    "linear-no-bias": (LINEAR_CONFIGS, lambda c: not c.bias),
 }
 
 
@@ -313,6 +343,28 @@ def test_global_avg_pool2d(shape):
     run_global_avg_pool2d(shape, np.float64)
 
 
+# ------------------------------------------------------------------ linear
+
+
+def run_linear(cfg, dtype):
+    rng = np.random.default_rng(cfg.seed)
+    x, w = rng.standard_normal(cfg.x_shape).astype(dtype), rng.standard_normal(cfg.w_shape).astype(dtype)
+    b = rng.standard_normal(cfg.w_shape[0]).astype(dtype)
+    xt, wt, bt = leaf(x), leaf(w), leaf(b if cfg.bias else np.zeros_like(b))
+    yt = F.linear(xt, wt, bt)
+    y = R.linear(x, w, b if cfg.bias else None)
+    assert_close(y, yt, dtype)
+    r = rng.standard_normal(y.shape).astype(dtype)
+    yt.backward(torch.from_numpy(r))
+    for grad, tensor in zip(R.linear_backward(r, x, w), (xt, wt, bt)):
+        assert_close(grad, tensor.grad, dtype)
+
+
+@pytest.mark.parametrize("cfg", LINEAR_CONFIGS, ids=str)
+def test_linear(cfg):
+    run_linear(cfg, np.float64)
+
+
 # ----------------------------------------------------------------- float32
 
 FLOAT32_COUNT = 6
@@ -337,3 +389,8 @@ def test_pool2d_float32(cfg):
 @pytest.mark.parametrize("shape", GLOBAL_SHAPES[:FLOAT32_COUNT], ids=str)
 def test_global_avg_pool2d_float32(shape):
     run_global_avg_pool2d(shape, np.float32)
+
+
+@pytest.mark.parametrize("cfg", LINEAR_CONFIGS[:FLOAT32_COUNT], ids=str)
+def test_linear_float32(cfg):
+    run_linear(cfg, np.float32)

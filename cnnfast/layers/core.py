@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from .. import functional as F
 from . import _validation as check
 from . import initializers
-from .base import Layer, Parameter, grad_buffer, register
+from .base import Layer, Parameter, register
 
 __all__ = ["Dense", "Flatten", "Dropout"]
 
@@ -50,19 +49,20 @@ class Dense(Layer):
                      if self.use_bias else None)
 
     def _forward(self, x, training):
-        y = x @ self.weight.data.T  # BLAS gemm on the transposed view: no copy of the weight
-        if self.bias is not None:
-            y += self.bias.data
+        # functional.linear, not x @ W.T: NumPy's own multi-threaded BLAS
+        # would spin beside cnnfast's OpenMP threads (one pool busy at a time).
+        y = F.linear(x, self.weight.data, None if self.bias is None else self.bias.data, backend=self.backend)
         if training:
             self._cache = x
         return y
 
     def _backward(self, grad_y):
         x = self._cache
-        np.matmul(grad_y.T, x, out=grad_buffer(self.weight))
+        grad_x, grad_w, grad_b = F.linear_backward(grad_y, x, self.weight.data, backend=self.backend)
+        self.weight.grad = grad_w
         if self.bias is not None:
-            np.sum(grad_y, axis=0, out=grad_buffer(self.bias))
-        return grad_y @ self.weight.data
+            self.bias.grad = grad_b
+        return grad_x
 
     def get_config(self):
         return {

@@ -4,11 +4,12 @@ Each function here has the signature and semantics of its compiled twin in
 :mod:`cnnfast.functional` (which follow ``torch.nn.functional``), runs the
 same argument checks (:mod:`cnnfast._checks`), and is written to be read: it
 is the oracle the fast kernels are tested against and the baseline they are
-benchmarked against.  Arrays are NCHW, float32 or float64, and results have
-the input dtype.
+benchmarked against.  Arrays are NCHW (linear's are (N, features)), float32
+or float64, and results have the input dtype.
 """
 
 from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
+from .linear import linear, linear_backward
 from .pool import (
     avg_pool2d,
     avg_pool2d_backward,
@@ -19,5 +20,7 @@ from .pool import (
 )
 
 from . import conv, pool  # noqa: E402  (the submodules, for their __all__)
+# The function `linear` hides its submodule's name here: take that __all__ directly.
+from .linear import __all__ as _linear_all  # noqa: E402
 
-__all__ = conv.__all__ + pool.__all__
+__all__ = conv.__all__ + pool.__all__ + _linear_all
