@@ -5,12 +5,15 @@ test); only that every workload and backend was measured and is positive.
 """
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import cnnfast
 from cnnfast.bench import cases, runner
 from cnnfast.bench.workloads import CONV_WORKLOADS, WORKLOADS, by_name
 from cnnfast.cli import main
@@ -31,9 +34,12 @@ def test_suite_names_are_the_promised_ones():
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     """One quick run of the whole suite through the console entry point."""
-    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    where = tmp_path_factory.mktemp("bench")
+    out = where / "bench.json"
+    # Outside the checkout, so that `-m cnnfast` finds the cnnfast under test, not the source tree.
+    env = dict(os.environ, PYTHONPATH=str(Path(cnnfast.__file__).parents[1]))
     completed = subprocess.run([sys.executable, "-m", "cnnfast", "bench", "--quick", "--json", str(out)],
-                               capture_output=True, text=True, timeout=600)
+                               cwd=where, env=env, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr
     return json.loads(out.read_text()), completed
 
