@@ -13,16 +13,7 @@ from cnnfast import layers as L
 from cnnfast.callbacks import Callback, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint, ProgressBar
 from cnnfast.model import Sequential, load_model
 
-
-def quadrant_data(n, seed):
-    """4 classes of 1x8x8 images: the class's quadrant is brighter, plus noise."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 4, n)
-    x = rng.normal(0.0, 0.5, (n, 1, 8, 8)).astype(np.float32)
-    for k in range(4):
-        r, c = divmod(k, 2)
-        x[y == k, 0, 4 * r:4 * r + 4, 4 * c:4 * c + 4] += 1.0
-    return x, y
+from synthetic_data import quadrant_data
 
 
 def compiled(seed=0, lr=0.05):

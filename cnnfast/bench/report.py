@@ -67,9 +67,8 @@ def _index(report):
     return {(r["workload"], r["threads"], r["pass"], r["backend"]): r for r in report["results"]}
 
 
-def speed_ratio(report, workload, threads, pass_name, backend, baseline):
-    """seconds(baseline) / seconds(backend): > 1 means ``backend`` is faster."""
-    index = _index(report)
+def speed_ratio(index, workload, threads, pass_name, backend, baseline):
+    """seconds(baseline) / seconds(backend) from ``_index(report)``: > 1 means ``backend`` is faster."""
     mine, theirs = index.get((workload, threads, pass_name, backend)), index.get((workload, threads, pass_name,
                                                                                    baseline))
     if mine is None or theirs is None:
@@ -115,8 +114,8 @@ def format_table(report, workloads, backends):
                     continue
                 line = f"{workload.name:<10} {pass_name:<8}" + "".join(f" {_ms(r):>12}" for r in rows)
                 line += "".join(f" {_rate(r):>15}" for r in rows)
-                line += f" {_ratio(speed_ratio(report, workload.name, threads, pass_name, 'fast', 'torch')):>10}"
-                line += f" {_ratio(speed_ratio(report, workload.name, threads, pass_name, 'fast', 'reference')):>9}"
+                line += f" {_ratio(speed_ratio(index, workload.name, threads, pass_name, 'fast', 'torch')):>10}"
+                line += f" {_ratio(speed_ratio(index, workload.name, threads, pass_name, 'fast', 'reference')):>9}"
                 ceiling = sgemm.get((workload.name, threads))
                 fast = index.get((workload.name, threads, pass_name, "fast"))
                 show_ceiling = ceiling is not None and pass_name == "forward" and fast is not None
@@ -126,22 +125,21 @@ def format_table(report, workloads, backends):
                     extra = mem.get((workload.name, threads, backend)) if pass_name == workload.full_pass else None
                     line += f" {extra / 2**20:9.1f}" if extra is not None else f" {'':>9}"
                 lines.append(line)
-        lines += _summary(report, threads, workloads)
+        lines += _summary(index, threads, workloads)
     lines += [f"note: {note}" for note in report["notes"]]
     return "\n".join(lines)
 
 
-def _summary(report, threads, workloads):
+def _summary(index, threads, workloads):
     names = {w.name for w in workloads}
     lines = []
     conv = [w.name for w in CONV_WORKLOADS if w.name in names]
     pools = [w.name for w in workloads if w.kind == "pool"]
     for label, group in (("convolution (the nine named workloads present)", conv), ("pooling", pools)):
-        ratios = [speed_ratio(report, name, threads, "both", "fast", "torch") for name in group]
+        ratios = [speed_ratio(index, name, threads, "both", "fast", "torch") for name in group]
         if group and any(math.isfinite(r) for r in ratios):
             lines.append(f"{label}, forward+backward fast/torch: geometric mean {geometric_mean(ratios):.2f}, "
                          f"lowest {min(r for r in ratios if math.isfinite(r)):.2f}")
-    index = _index(report)
     for workload in (w for w in workloads if w.kind == "model"):
         for pass_name in workload.passes:
             fast, torch = (index.get((workload.name, threads, pass_name, b)) for b in ("fast", "torch"))
