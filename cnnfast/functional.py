@@ -60,15 +60,18 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, back
     return y
 
 
-def conv2d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1, backend="fast"):
+def conv2d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1, backend="fast",
+                    input_grad=True):
     """Gradients of ``conv2d`` given grad_y (N, K, Ho, Wo) = dLoss/dy.
 
-    -> (grad_x (N, C, H, W), grad_weight (K, C // groups, kh, kw), grad_bias (K,))
+    -> (grad_x (N, C, H, W), grad_weight (K, C // groups, kh, kw), grad_bias (K,)).
+    ``input_grad=False`` skips grad_x (returned as None): the first layer of a
+    network has no use for the gradient of its data.
     """
     if _is_reference(backend):
-        return reference.conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups)
+        return reference.conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups, input_grad)
     grad_y, x, weight, g = _checks.conv2d_backward_args(grad_y, x, weight, stride, padding, dilation, groups)
-    grad_x = np.empty(g.input_shape, dtype=x.dtype)
+    grad_x = np.empty(g.input_shape, dtype=x.dtype) if input_grad else None
     grad_weight = np.empty(weight.shape, dtype=x.dtype)
     grad_bias = np.empty(g.out_channels, dtype=x.dtype)
     _kernels.conv2d_backward(g, grad_y, x, weight, grad_x, grad_weight)

@@ -195,7 +195,7 @@ class Sequential(layers_module.Sequential):
         """One update on one batch -> (mean loss, number of correct predictions)."""
         logits = self.forward(x, training=True)
         loss, grad = self.loss(logits, y)
-        self.backward(grad)
+        self.backward(grad, input_grad=False)  # the data needs no gradient
         if self.clip_norm is not None:
             optim.clip_grad_norm(self.optimizer.params, self.clip_norm)
         self.optimizer.step()

@@ -10,6 +10,16 @@
  * keep a few threads busy, few enough that their memory stays small. */
 #define CONV2D_MAX_WEIGHT_SLOTS 8
 
+/* Work is planned as if for at least this many threads: the split (and so
+ * the rounding of every sum) is then the same for any thread count up to it,
+ * which makes results bitwise identical at 1, 2, 4 or 8 threads. */
+#define CONV2D_PLAN_THREADS 8
+
+/* Output planes with fewer columns than this are stacked several images to a
+ * GEMM, up to about CONV2D_TARGET_COLUMNS columns (see conv2d_block_images). */
+#define CONV2D_MIN_COLUMNS 256
+#define CONV2D_TARGET_COLUMNS 1024
+
 static size_t workspace_limit = (size_t)64 << 20;
 
 void conv2d_set_workspace_limit(size_t bytes) { workspace_limit = bytes; }
@@ -57,6 +67,136 @@ static ptrdiff_t conv2d_weight_slots(ptrdiff_t images, size_t weight_bytes)
     while (slots > 1 && (size_t)(slots - 1) * weight_bytes > workspace_limit / 2)
         --slots;
     return slots < 1 ? 1 : slots;
+}
+
+static ptrdiff_t conv2d_min(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
+
+/* Images whose patch matrices share one GEMM.  A small output plane makes a
+ * thin GEMM that BLAS runs far below its peak (LeNet-5's C3 has 100 columns
+ * per image, C5 one), so images are stacked side by side up to about
+ * CONV2D_TARGET_COLUMNS columns, at most max_images, and within the budget:
+ * per image and thread, `col_buffers` patch matrices and one output block. */
+static ptrdiff_t conv2d_block_images(const conv2d_geometry *g, size_t element_size,
+                                     int col_buffers, int threads, size_t budget,
+                                     ptrdiff_t max_images)
+{
+    const ptrdiff_t out_plane = g->out_height * g->out_width;
+    const ptrdiff_t patch = g->in_channels / g->groups * g->kernel_height * g->kernel_width;
+    const ptrdiff_t group_out = g->out_channels / g->groups;
+    if (out_plane >= CONV2D_MIN_COLUMNS || max_images < 2) return 1;
+    ptrdiff_t images = conv2d_min((CONV2D_TARGET_COLUMNS + out_plane - 1) / out_plane, max_images);
+    const size_t per_image = (size_t)(patch * col_buffers + group_out) * (size_t)out_plane *
+                             element_size * (size_t)threads;
+    const size_t fit = budget / per_image;
+    if (fit < (size_t)images) images = (ptrdiff_t)fit;
+    return images < 1 ? 1 : images;
+}
+
+/* How a call splits its work, shared by the forward and the backward. */
+typedef struct {
+    int threads;
+    int plan_threads;           /* the count the split is planned for (>= threads) */
+    ptrdiff_t group_in, group_out, patch;
+    int use_col;                /* patches copied by im2col (else read in place) */
+    ptrdiff_t block_images;     /* images per GEMM; > 1 only with whole images */
+    ptrdiff_t tile_rows, tiles; /* output rows per GEMM, tiles per image */
+    ptrdiff_t blocks;           /* forward: image blocks per group */
+    ptrdiff_t slots;            /* backward: work items (weight-gradient slots) */
+    int weight_slots;           /* backward: slots split the images evenly */
+    size_t col_size;            /* elements of one patch matrix buffer */
+    size_t block_size;          /* elements of one (group_out x block) buffer */
+} conv2d_plan;
+
+static conv2d_plan conv2d_plan_common(const conv2d_geometry *g, int threads)
+{
+    conv2d_plan p;
+    memset(&p, 0, sizeof p);
+    p.threads = threads;
+    p.plan_threads = threads > CONV2D_PLAN_THREADS ? threads : CONV2D_PLAN_THREADS;
+    p.group_in = g->in_channels / g->groups;
+    p.group_out = g->out_channels / g->groups;
+    p.patch = p.group_in * g->kernel_height * g->kernel_width;
+    return p;
+}
+
+static void conv2d_plan_buffers(const conv2d_geometry *g, conv2d_plan *p)
+{
+    p->use_col = p->block_images > 1 || !conv2d_is_pointwise(g);
+    p->col_size = (size_t)p->patch * (size_t)(p->block_images * p->tile_rows * g->out_width);
+    p->block_size = (size_t)p->group_out * (size_t)(p->block_images * p->tile_rows * g->out_width);
+}
+
+/* Forward: items are (group, block of images, row tile). */
+static conv2d_plan conv2d_plan_forward(const conv2d_geometry *g, size_t element_size,
+                                       int threads, size_t budget)
+{
+    conv2d_plan p = conv2d_plan_common(g, threads);
+    const ptrdiff_t images = g->batch * g->groups;
+    /* Enough blocks to keep every thread busy: each group's images are shared
+     * among `share` threads. */
+    const ptrdiff_t share = (p.plan_threads + g->groups - 1) / g->groups;
+    p.block_images = conv2d_block_images(g, element_size, 1, p.plan_threads, budget,
+                                         (g->batch + share - 1) / share);
+    if (p.block_images > 1) {
+        p.tile_rows = g->out_height;
+    } else {
+        /* Too few images for the threads (batch 1): cut each image into row tiles. */
+        const ptrdiff_t min_tiles = images >= p.plan_threads ? 1
+                                    : (p.plan_threads + images - 1) / images;
+        p.tile_rows = conv2d_tile_rows(g, element_size, conv2d_is_pointwise(g) ? 0 : 1,
+                                       p.plan_threads, budget, min_tiles);
+    }
+    p.tiles = (g->out_height + p.tile_rows - 1) / p.tile_rows;
+    p.blocks = (g->batch + p.block_images - 1) / p.block_images;
+    conv2d_plan_buffers(g, &p);
+    return p;
+}
+
+/* Backward: items are slots of images.  With a weight gradient the slots are a
+ * fixed split of the images (their partial sums are reduced in slot order, so
+ * the result does not depend on the thread count), and blocks of images are
+ * formed inside each slot; without one, every block is its own slot. */
+static conv2d_plan conv2d_plan_backward(const conv2d_geometry *g, size_t element_size,
+                                        int threads, size_t limit, int want_x, int want_weight)
+{
+    conv2d_plan p = conv2d_plan_common(g, threads);
+    const ptrdiff_t images = g->batch * g->groups;
+    const size_t budget = want_weight ? limit / 2 : limit;
+    const int buffers = want_x + want_weight;
+    ptrdiff_t max_images;
+    p.weight_slots = want_weight;
+    if (want_weight) {
+        p.slots = conv2d_weight_slots(images, element_size * (size_t)(g->out_channels * p.patch));
+        max_images = (images + p.slots - 1) / p.slots;
+    } else {
+        const ptrdiff_t share = (p.plan_threads + g->groups - 1) / g->groups;
+        max_images = (g->batch + share - 1) / share;
+    }
+    p.block_images = conv2d_block_images(g, element_size, buffers, p.plan_threads, budget,
+                                         max_images);
+    p.tile_rows = p.block_images > 1 ? g->out_height
+                  : conv2d_tile_rows(g, element_size, conv2d_is_pointwise(g) ? 0 : buffers,
+                                     p.plan_threads, budget, 1);
+    if (!want_weight)
+        p.slots = g->groups * ((g->batch + p.block_images - 1) / p.block_images);
+    conv2d_plan_buffers(g, &p);
+    return p;
+}
+
+/* Images [*first, *last) of a backward slot, numbered group-major. */
+static void conv2d_slot_images(const conv2d_geometry *g, const conv2d_plan *p, ptrdiff_t slot,
+                               ptrdiff_t *first, ptrdiff_t *last)
+{
+    if (p->weight_slots) {
+        const ptrdiff_t images = g->batch * g->groups;
+        *first = slot * images / p->slots;
+        *last = (slot + 1) * images / p->slots;
+    } else {
+        const ptrdiff_t blocks = (g->batch + p->block_images - 1) / p->block_images;
+        const ptrdiff_t grp = slot / blocks, begin = slot % blocks * p->block_images;
+        *first = grp * g->batch + begin;
+        *last = grp * g->batch + conv2d_min(begin + p->block_images, g->batch);
+    }
 }
 
 #define REAL float

@@ -5,7 +5,9 @@
  * pixel.  A row tile [row_begin, row_end) of output rows gives the columns
  * (row - row_begin) * out_width + out_col, so the matrix is
  *     (channels * kernel_height * kernel_width) x ((row_end - row_begin) * out_width)
- * and a convolution of the tile is one GEMM with the weights.  Positions that
+ * and a convolution of the tile is one GEMM with the weights.  Rows of col lie
+ * ld_col elements apart (ld_col >= the tile's columns), so the patch matrices
+ * of several images can sit side by side and share one GEMM.  Positions that
  * fall in the zero padding read as 0 (im2col) and are dropped (col2im). */
 #ifndef CNNFAST_IM2COL_H
 #define CNNFAST_IM2COL_H
@@ -43,14 +45,14 @@ static inline void conv2d_valid_columns(ptrdiff_t offset, ptrdiff_t stride, ptrd
 /* col = patches of image (channels x in_height x in_width) for output rows
  * [row_begin, row_end). */
 void im2col_f32(const conv2d_geometry *g, ptrdiff_t channels, const float *image,
-                ptrdiff_t row_begin, ptrdiff_t row_end, float *col);
+                ptrdiff_t row_begin, ptrdiff_t row_end, float *col, ptrdiff_t ld_col);
 void im2col_f64(const conv2d_geometry *g, ptrdiff_t channels, const double *image,
-                ptrdiff_t row_begin, ptrdiff_t row_end, double *col);
+                ptrdiff_t row_begin, ptrdiff_t row_end, double *col, ptrdiff_t ld_col);
 
 /* image += the patch matrix folded back (adjoint of im2col). */
 void col2im_f32(const conv2d_geometry *g, ptrdiff_t channels, const float *col,
-                ptrdiff_t row_begin, ptrdiff_t row_end, float *image);
+                ptrdiff_t row_begin, ptrdiff_t row_end, float *image, ptrdiff_t ld_col);
 void col2im_f64(const conv2d_geometry *g, ptrdiff_t channels, const double *col,
-                ptrdiff_t row_begin, ptrdiff_t row_end, double *image);
+                ptrdiff_t row_begin, ptrdiff_t row_end, double *image, ptrdiff_t ld_col);
 
 #endif

@@ -60,6 +60,8 @@ def conv_config(index):
     shape = (batch, groups * group_in, size[0], size[1])
     weight_shape = (groups * group_out, group_in) + kernel
     tiny_workspace = case == 4
+    if case == 5:  # a batch of small planes: several images share one GEMM
+        batch = int(rng.integers(9, 40))
     return dict(shape=shape, weight_shape=weight_shape, stride=stride, padding=padding, dilation=dilation,
                 groups=groups, tiny_workspace=tiny_workspace, seed=index)
 
@@ -95,6 +97,16 @@ def test_conv2d(index, workspace_limit):
         workspace_limit(1)  # one output row per tile, one image per weight slot
     args = dict(stride=c["stride"], padding=c["padding"], dilation=c["dilation"], groups=c["groups"])
     check_conv_family(F.conv2d, F.conv2d_backward, c, c["weight_shape"][0], args)
+    # Without the input gradient: None, and the same parameter gradients.
+    x, weight, grad_y = random_arrays(c["seed"], np.float32, c["shape"], c["weight_shape"],
+                                      F.conv2d(*random_arrays(c["seed"], np.float32, c["shape"], c["weight_shape"]),
+                                               **args).shape)
+    for backend in ("fast", "reference"):
+        full = F.conv2d_backward(grad_y, x, weight, backend=backend, **args)
+        grad_x, *params = F.conv2d_backward(grad_y, x, weight, backend=backend, input_grad=False, **args)
+        assert grad_x is None
+        for got, want in zip(params, full[1:]):
+            np.testing.assert_array_equal(got, want)
 
 
 def transposed_config(index):

@@ -125,6 +125,26 @@ def test_gradients_are_overwritten_not_accumulated():
         np.testing.assert_array_equal(before, p.grad)
 
 
+@pytest.mark.parametrize("backend", ["fast", "reference"])
+@pytest.mark.parametrize("case", sorted(LAYER_CASES))
+def test_backward_without_input_grad_sets_the_same_parameter_gradients(case, backend):
+    # The first layer of a model skips its input gradient; the parameter
+    # gradients must not change (a layer or container that drops them, or
+    # computes them differently on that path, fails here).
+    layer, shape = make(case)
+    layer.set_backend(backend)
+    x = rand(shape)
+    grad_y = rand(layer(x, training=True).shape, seed=5)
+    layer.backward(grad_y)
+    full = {name: p.grad.copy() for name, p in layer.named_parameters()}
+    for p in layer.parameters():
+        p.grad = None
+    layer(x, training=True)
+    assert layer.backward(grad_y, input_grad=False) is None
+    for name, p in layer.named_parameters():
+        np.testing.assert_array_equal(p.grad, full[name], err_msg=name)
+
+
 # --------------------------------------------------------- reference backend
 
 BACKEND_CASES = ["conv_same_even", "conv_strided_grouped", "conv_transpose", "max_pool_padded",

@@ -186,11 +186,14 @@ class Layer:
         self._grad_y_spec = (y.shape, y.dtype) if training else None
         return y
 
-    def backward(self, grad_y):
+    def backward(self, grad_y, input_grad=True):
         """grad_x = dLoss/dx for grad_y = dLoss/dy of the last forward(x, training=True).
 
         grad_y has the shape and dtype of that forward's output; sets ``grad``
-        of every parameter of this layer (and of its children).
+        of every parameter of this layer (and of its children).  With
+        ``input_grad=False`` (the first layer of a model: its input is data)
+        only the parameter gradients are set and None is returned; layers that
+        can skip the input-gradient work do.
         """
         spec = self._grad_y_spec
         if spec is None:
@@ -201,6 +204,9 @@ class Layer:
             raise ValueError(f"{self._label()}: grad_y must have the output's shape {spec[0]}, got {grad_y.shape}")
         if grad_y.dtype != spec[1]:
             raise TypeError(f"{self._label()}: grad_y must have the output's dtype {spec[1]}, got {grad_y.dtype}")
+        if not input_grad:
+            self._backward_params(grad_y)
+            return None
         return self._backward(grad_y)
 
     def _forward(self, x, training):
@@ -208,6 +214,10 @@ class Layer:
 
     def _backward(self, grad_y):
         raise NotImplementedError(f"{type(self).__name__} does not implement _backward")
+
+    def _backward_params(self, grad_y):
+        """Parameter gradients only; layers that can do less than ``_backward`` override this."""
+        self._backward(grad_y)
 
     # ------------------------------------------------------------ input checks
 

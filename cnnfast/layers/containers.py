@@ -72,6 +72,13 @@ class Sequential(Layer):
             grad_y = layer.backward(grad_y)
         return grad_y
 
+    def _backward_params(self, grad_y):
+        if not self._layers:
+            return
+        for layer in reversed(self._layers[1:]):
+            grad_y = layer.backward(grad_y)
+        self._layers[0].backward(grad_y, input_grad=False)
+
     def get_config(self):
         return {"layers": [serialize(layer) for layer in self._layers], "name": self.name}
 

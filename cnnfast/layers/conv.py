@@ -139,14 +139,18 @@ class Conv2D(_ConvBase):
             self._cache = x
         return y
 
-    def _backward(self, grad_y):
+    def _backward(self, grad_y, input_grad=True):
         x = self._cache
         grad_x, grad_w, grad_b = F.conv2d_backward(grad_y, x, self.weight.data, self.stride, self._pad,
-                                                   self.dilation, self.groups, backend=self.backend)
+                                                   self.dilation, self.groups, backend=self.backend,
+                                                   input_grad=input_grad)
         self._set_grads(grad_w, grad_b)
-        if self._extra != (0, 0):
+        if input_grad and self._extra != (0, 0):
             grad_x = grad_x[:, :, :x.shape[2] - self._extra[0], :x.shape[3] - self._extra[1]]
         return grad_x
+
+    def _backward_params(self, grad_y):
+        self._backward(grad_y, input_grad=False)
 
 
 

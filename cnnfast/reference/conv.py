@@ -143,12 +143,13 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _add_bias(_conv(x, weight, g), bias)
 
 
-def conv2d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1):
+def conv2d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1, input_grad=True):
     """Gradients of ``conv2d``: ``(grad_x, grad_weight, grad_bias)``.
 
     Shapes: ``grad_y`` (N, K, Ho, Wo) as ``conv2d``'s output, ``x`` and
     ``weight`` as its arguments; returns ``grad_x`` (N, C, H, W),
-    ``grad_weight`` (K, C/G, kh, kw) and ``grad_bias`` (K,), always computed.
+    ``grad_weight`` (K, C/G, kh, kw) and ``grad_bias`` (K,); ``grad_x`` is
+    None when ``input_grad`` is false.
 
     Differentiating the forward formula:
 
@@ -168,7 +169,8 @@ def conv2d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1
       ``grad_bias[k] = sum_{n,i,j} grad_y[n,k,i,j]``.
     """
     grad_y, x, weight, g = _checks.conv2d_backward_args(grad_y, x, weight, stride, padding, dilation, groups)
-    return (_conv_input_grad(grad_y, weight, g), _conv_weight_grad(grad_y, x, g), _bias_grad(grad_y))
+    grad_x = _conv_input_grad(grad_y, weight, g) if input_grad else None
+    return grad_x, _conv_weight_grad(grad_y, x, g), _bias_grad(grad_y)
 
 
 # ---------------------------------------------------- transposed convolution
