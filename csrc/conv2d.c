@@ -35,6 +35,16 @@ static int conv2d_is_pointwise(const conv2d_geometry *g)
            g->out_height == g->in_height && g->out_width == g->in_width;
 }
 
+/* The kernel covers the whole unpadded input (LeNet-5's C5): one output pixel,
+ * and an image's patch column is the image itself, so a block of images is a
+ * strided matrix the GEMM reads in place, one image per row. */
+static int conv2d_is_dense(const conv2d_geometry *g)
+{
+    return g->pad_height == 0 && g->pad_width == 0 && g->kernel_height == g->in_height &&
+           g->kernel_width == g->in_width && (g->dilation_height == 1 || g->kernel_height == 1) &&
+           (g->dilation_width == 1 || g->kernel_width == 1) && g->out_height == 1 && g->out_width == 1;
+}
+
 /* Output rows per tile so that `buffers` patch buffers per thread, for all
  * threads, fit in `budget` bytes; at least one row, and small enough to give
  * `min_tiles` tiles and a BLAS-sized column count. */
@@ -98,6 +108,7 @@ typedef struct {
     int plan_threads;           /* the count the split is planned for (>= threads) */
     ptrdiff_t group_in, group_out, patch;
     int use_col;                /* patches copied by im2col (else read in place) */
+    int dense;                  /* conv2d_is_dense: images are the patch columns */
     ptrdiff_t block_images;     /* images per GEMM; > 1 only with whole images */
     ptrdiff_t tile_rows, tiles; /* output rows per GEMM, tiles per image */
     ptrdiff_t blocks;           /* forward: image blocks per group */
@@ -121,7 +132,8 @@ static conv2d_plan conv2d_plan_common(const conv2d_geometry *g, int threads)
 
 static void conv2d_plan_buffers(const conv2d_geometry *g, conv2d_plan *p)
 {
-    p->use_col = p->block_images > 1 || !conv2d_is_pointwise(g);
+    p->dense = conv2d_is_dense(g);
+    p->use_col = !p->dense && (p->block_images > 1 || !conv2d_is_pointwise(g));
     p->col_size = (size_t)p->patch * (size_t)(p->block_images * p->tile_rows * g->out_width);
     p->block_size = (size_t)p->group_out * (size_t)(p->block_images * p->tile_rows * g->out_width);
 }

@@ -57,11 +57,11 @@ def conv_config(index):
     if case == 3:  # the kernel covers the whole padded input
         padding = tuple(min(p, (s - 1) // 2) for p, s in zip(padding, spans))
         size = [spans[a] - 2 * padding[a] for a in range(2)]
+    if case == 5:  # a large batch of small planes: several images share one GEMM
+        batch = int(rng.integers(9, 40))
     shape = (batch, groups * group_in, size[0], size[1])
     weight_shape = (groups * group_out, group_in) + kernel
     tiny_workspace = case == 4
-    if case == 5:  # a batch of small planes: several images share one GEMM
-        batch = int(rng.integers(9, 40))
     return dict(shape=shape, weight_shape=weight_shape, stride=stride, padding=padding, dilation=dilation,
                 groups=groups, tiny_workspace=tiny_workspace, seed=index)
 
