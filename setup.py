@@ -5,9 +5,16 @@ in csrc/.  OpenMP is switched on when the compiler has it (``-fopenmp`` for
 gcc/clang, ``/openmp`` for MSVC); without it the build still succeeds, the
 kernels run on one thread, and the build says so loudly.  Set
 ``CNNFAST_DEBUG=1`` for a debug build (bounds checks on, -O0 -g).
+
+On macOS, Apple clang has no OpenMP runtime of its own: point the build at one
+with ``CPPFLAGS=-I<prefix>/include`` and ``LDFLAGS=-L<prefix>/lib
+-Wl,-rpath,<prefix>/lib`` (the wheels use conda-forge's ``llvm-openmp``; see
+``[tool.cibuildwheel.macos]`` in pyproject.toml).  Release builds set
+``CNNFAST_REQUIRE_OPENMP=1``, which turns "no OpenMP" into a build error.
 """
 
 import os
+import shlex
 import sys
 import tempfile
 import textwrap
@@ -50,7 +57,11 @@ def compiles_with(compiler, compile_flags, link_flags):
             f.write(OPENMP_PROBE)
         try:
             objects = compiler.compile([source], output_dir=tmp, extra_postargs=compile_flags)
-            compiler.link_executable(objects, os.path.join(tmp, "probe"), extra_postargs=link_flags)
+            # The extension's link line carries $LDFLAGS (where the macOS
+            # OpenMP runtime lives) but link_executable's does not: add them, or
+            # the probe fails where the real build would work.
+            ldflags = [] if compiler.compiler_type == "msvc" else shlex.split(os.environ.get("LDFLAGS", ""))
+            compiler.link_executable(objects, os.path.join(tmp, "probe"), extra_postargs=ldflags + link_flags)
         except Exception:
             return False
     return True
@@ -68,6 +79,9 @@ class BuildExtWithOpenMP(build_ext):
             optimise += ["-std=c99", "-Wall", "-Wno-unused-function"]
         flags = openmp_flags(self.compiler)
         if os.environ.get("CNNFAST_NO_OPENMP") == "1" or not compiles_with(self.compiler, *flags):
+            if os.environ.get("CNNFAST_REQUIRE_OPENMP") == "1":
+                # Wheels must never ship single-threaded by accident.
+                sys.exit("cnnfast: CNNFAST_REQUIRE_OPENMP=1 but OpenMP is unavailable or disabled")
             flags = ([], [])
             bar = "!" * 78
             sys.stderr.write(

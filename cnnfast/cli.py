@@ -1,4 +1,4 @@
-"""The ``cnnfast`` command (also ``python -m cnnfast``): ``train`` and ``bench``."""
+"""The ``cnnfast`` command (also ``python -m cnnfast``): ``train``, ``bench`` and ``config``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 COMMANDS = {
     "train": ("cnnfast.train", "train LeNet-5 on MNIST digits (the bundled subset by default)"),
     "bench": ("cnnfast.bench", "benchmark fast vs reference vs PyTorch"),
+    "config": ("cnnfast.showconfig", "print the build and run-time configuration (OpenMP, threads, BLAS)"),
 }
 
 

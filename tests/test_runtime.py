@@ -125,6 +125,26 @@ def test_show_config_reports_openmp_threads_numpy_and_blas(capsys):
     assert np.__version__ in text and "OpenBLAS" in text and "compiler:" in text
 
 
+def test_config_command_prints_the_report_and_passes_the_openmp_gate(capsys):
+    from cnnfast.cli import main
+
+    assert main(["config", "--require-openmp"]) == 0
+    out = capsys.readouterr().out
+    assert "openmp:           on" in out and f"threads:          {cnnfast.get_num_threads()}" in out
+
+
+def test_openmp_gate_fails_when_the_report_says_openmp_is_off(monkeypatch, capsys):
+    """The wheels' test command must fail for a kernel library built without OpenMP."""
+    from cnnfast import _kernels
+    from cnnfast.cli import main
+
+    monkeypatch.setattr(_kernels, "openmp_enabled", lambda: False)
+    assert main(["config"]) == 0  # a plain report never fails
+    assert main(["config", "--require-openmp"]) == 1
+    captured = capsys.readouterr()
+    assert "openmp:           OFF" in captured.out and "WITHOUT OpenMP" in captured.err
+
+
 def test_blas_is_pinned_to_one_thread():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     ours = [info for info in threadpoolctl.threadpool_info()
