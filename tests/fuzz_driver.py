@@ -116,10 +116,11 @@ def both(call, what):
 
 
 @st.composite
-def damaged(draw, args, arrays, scalars, huge=True):
+def damaged(draw, args, arrays, scalars, huge=True, finite=()):
     """``args`` (a valid call) with up to two things changed; arrays named in
     ``arrays`` may get bad dtypes/shapes/values/layouts, scalars bad values.
-    ``huge``: random shapes may hold axes of 2**31 - 1 (zero-stride views)."""
+    ``huge``: random shapes may hold axes of 2**31 - 1 (zero-stride views);
+    arrays named in ``finite`` get no NaN/inf."""
     args = dict(args)
     for _ in range(draw(st.integers(0, 2))):
         kind = draw(st.sampled_from(["dtype", "shape", "scalar", "values", "layout", "layout"]))
@@ -146,7 +147,7 @@ def damaged(draw, args, arrays, scalars, huge=True):
                 shape = tuple(1 if i == shape.index(HUGE) else s for i, s in enumerate(shape))
             # A zero-stride view: billions of logical elements, one real one.
             args[name] = np.broadcast_to(np.ones((), a.dtype), shape)
-        elif kind == "values" and a.dtype.kind == "f" and a.size:
+        elif kind == "values" and a.dtype.kind == "f" and a.size and name not in finite:
             a = a.copy()
             flat = a.reshape(-1)
             for _ in range(draw(st.integers(1, 3))):
@@ -266,7 +267,14 @@ def functional_call(draw, name):
         args["grad_y"] = np.zeros((1, 1, 1, 1))
     arrays = [k for k in names if k in ARRAY_ARGS]
     scalars = [k for k in names if k not in ARRAY_ARGS]
-    return draw(damaged(args, arrays, scalars))
+    # Known bug, reported and pinned by test_fuzz.py::test_known_bug_depthwise_padding_drops_nan: the
+    # direct depthwise kernel skips padded taps, so a NaN/inf weight or grad_y
+    # (or, for the transposed convolution, x: it plays the padded input of the
+    # weight gradient) times a zero of the padding gives 0 instead of NumPy's NaN.
+    finite = ()
+    if name.startswith("conv") and any(case["padding"]):
+        finite = ("weight", "grad_y", "x") if name.startswith("conv_transpose") else ("weight", "grad_y")
+    return draw(damaged(args, arrays, scalars, finite=finite))
 
 
 # -------------------------------------------------------------------- layers
