@@ -50,7 +50,7 @@ def test_every_public_function_is_fuzzed_and_both_outcomes_occur(campaign):
     for name in F.__all__:
         assert campaign[name]["inputs"] == EXAMPLES, name
         # Both branches of the property are exercised, not just the refusals.
-        assert 0.2 * EXAMPLES <= campaign[name]["valid"] <= 0.9 * EXAMPLES, (name, campaign[name])
+        assert 0.2 * EXAMPLES <= campaign[name]["valid"] <= 0.95 * EXAMPLES, (name, campaign[name])
 
 
 def test_every_layer_class_is_fuzzed(campaign):
