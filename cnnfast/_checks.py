@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+import sys
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -31,9 +32,14 @@ __all__ = [
     "global_avg_pool2d_backward_args",
 ]
 
-# No product of sizes may reach this: it is the largest Py_ssize_t on 64-bit
-# platforms divided by 8, so element counts times the element size fit too.
-_MAX_ELEMENTS = (2**63 - 1) // 8
+# No product of sizes may reach this: it is the largest Py_ssize_t divided by
+# 8, so element counts times the element size fit too (on 32-bit platforms as
+# well: sys.maxsize is this interpreter's Py_ssize_t).
+_MAX_ELEMENTS = sys.maxsize // 8
+# The kernels hand matrix sizes and leading dimensions to a 32-bit-int BLAS
+# (cnnfast._kernels.BLAS_MAX_DIM); sizes beyond it are refused here, before
+# the caller allocates anything, rather than by the binding after it has.
+_MAX_BLAS_DIM = 2**31 - 1
 # Stride, padding, dilation, kernel size, groups: far beyond any real layer,
 # small enough that the kernels' index arithmetic cannot overflow.
 _MAX_SCALAR = 2**31 - 1
@@ -131,10 +137,13 @@ def positive_int(name, value, maximum=_MAX_SCALAR):
 
 
 def float_arrays(**arrays):
-    """The named arrays as C-contiguous float32 or float64 arrays of one dtype.
+    """The named arrays as float32 or float64 arrays of one dtype, not yet copied.
 
     ``None`` values are passed through.  Views, negative strides, Fortran
-    order and read-only arrays are accepted (copied once when not C-contiguous).
+    order and read-only arrays are accepted; :func:`contiguous` copies them
+    once, after every shape check, so that a malformed call with a huge view
+    (a broadcast or zero-stride array of billions of elements) is refused
+    before any memory is allocated for it.
     """
     converted = {}
     dtype = None
@@ -155,8 +164,13 @@ def float_arrays(**arrays):
                 f"{name} has dtype {array.dtype} but {first} has dtype {dtype}: "
                 "all arrays must have the same float dtype"
             )
-        converted[name] = np.ascontiguousarray(array)
+        converted[name] = array
     return tuple(converted.values())
+
+
+def contiguous(*arrays):
+    """C-contiguous versions of ``arrays`` (``None`` passed through): the last step of every check."""
+    return tuple(None if a is None else np.ascontiguousarray(a) for a in arrays)
 
 
 def _ndim(name, array, ndim, layout):
@@ -232,7 +246,17 @@ def _conv_geometry(x_name, x_shape, w_name, w_shape, out_channels, in_per_group,
                             padding, dilation, groups)
     _check_size("output", geometry.output_shape)
     _check_size("im2col patch matrix", (in_per_group * kernel[0] * kernel[1], out_h * out_w))
+    for what, size in (("in_channels // groups * kh * kw", in_per_group * kernel[0] * kernel[1]),
+                       ("out_channels // groups", out_channels // groups),
+                       (f"{x_name} plane H * W", height * width),
+                       ("output plane Ho * Wo", out_h * out_w)):
+        _check_blas_dim(what, size, f"{x_name} {tuple(x_shape)}, {w_name} {tuple(w_shape)}")
     return geometry
+
+
+def _check_blas_dim(what, size, context):
+    if size > _MAX_BLAS_DIM:
+        raise ValueError(f"{what} = {size} exceeds the 32-bit BLAS limit {_MAX_BLAS_DIM} for {context}")
 
 
 def _conv_weight(name, weight):
@@ -257,7 +281,7 @@ def conv2d_args(x, weight, bias, stride, padding, dilation, groups):
     geometry = _conv_geometry("x", x.shape, "weight", weight.shape, weight.shape[0], weight.shape[1],
                               stride, padding, dilation, groups)
     _bias(bias, weight.shape[0], weight)
-    return x, weight, bias, geometry
+    return (*contiguous(x, weight, bias), geometry)
 
 
 def conv2d_backward_args(grad_y, x, weight, stride, padding, dilation, groups):
@@ -270,7 +294,7 @@ def conv2d_backward_args(grad_y, x, weight, stride, padding, dilation, groups):
     geometry = _conv_geometry("x", x.shape, "weight", weight.shape, weight.shape[0], weight.shape[1],
                               stride, padding, dilation, groups)
     _expect_shape("grad_y", grad_y, geometry.output_shape, f"the conv2d output for x {x.shape}, weight {weight.shape}")
-    return grad_y, x, weight, geometry
+    return (*contiguous(grad_y, x, weight), geometry)
 
 
 def _transposed_geometry(x, weight, stride, padding, output_padding, groups, dilation):
@@ -320,7 +344,7 @@ def conv_transpose2d_args(x, weight, bias, stride, padding, output_padding, grou
     x, weight, bias = float_arrays(x=x, weight=weight, bias=bias)
     geometry = _transposed_geometry(x, weight, stride, padding, output_padding, groups, dilation)
     _bias(bias, geometry.in_channels, weight)
-    return x, weight, bias, geometry
+    return (*contiguous(x, weight, bias), geometry)
 
 
 def conv_transpose2d_backward_args(grad_y, x, weight, stride, padding, output_padding, groups, dilation):
@@ -330,7 +354,7 @@ def conv_transpose2d_backward_args(grad_y, x, weight, stride, padding, output_pa
     _ndim("grad_y", grad_y, 4, "(N, C, H, W)")
     _expect_shape("grad_y", grad_y, geometry.input_shape,
                   f"the conv_transpose2d output for x {x.shape}, weight {weight.shape}")
-    return grad_y, x, weight, geometry
+    return (*contiguous(grad_y, x, weight), geometry)
 
 
 # ---------------------------------------------------------------------- linear
@@ -347,6 +371,9 @@ def _linear_operands(x, weight):
         raise ValueError(f"weight of shape {weight.shape} expects {weight.shape[1]} input features, "
                          f"but x of shape {x.shape} has {x.shape[1]}")
     _check_size("output", (x.shape[0], weight.shape[0]))
+    context = f"x {x.shape}, weight {weight.shape}"
+    for what, size in (("batch", x.shape[0]), ("in_features", x.shape[1]), ("out_features", weight.shape[0])):
+        _check_blas_dim(what, size, context)
 
 
 def linear_args(x, weight, bias):
@@ -354,7 +381,7 @@ def linear_args(x, weight, bias):
     x, weight, bias = float_arrays(x=x, weight=weight, bias=bias)
     _linear_operands(x, weight)
     _bias(bias, weight.shape[0], weight)
-    return x, weight, bias
+    return contiguous(x, weight, bias)
 
 
 def linear_backward_args(grad_y, x, weight):
@@ -364,7 +391,7 @@ def linear_backward_args(grad_y, x, weight):
     _ndim("grad_y", grad_y, 2, "(N, out_features)")
     _expect_shape("grad_y", grad_y, (x.shape[0], weight.shape[0]),
                   f"the linear output for x {x.shape}, weight {weight.shape}")
-    return grad_y, x, weight
+    return contiguous(grad_y, x, weight)
 
 
 # --------------------------------------------------------------------- pooling
@@ -392,7 +419,8 @@ def pool2d_args(x, kernel_size, stride, padding):
     (x,) = float_arrays(x=x)
     _ndim("x", x, 4, "(N, C, H, W)")
     _nonempty("x", x, 2)
-    return x, _pool_geometry(x.shape, kernel_size, stride, padding)
+    geometry = _pool_geometry(x.shape, kernel_size, stride, padding)
+    return (*contiguous(x), geometry)
 
 
 def _input_shape(x_shape, grad_y):
@@ -410,7 +438,7 @@ def pool2d_backward_args(grad_y, x_shape, kernel_size, stride, padding):
     _ndim("grad_y", grad_y, 4, "(N, C, Ho, Wo)")
     geometry = _pool_geometry(_input_shape(x_shape, grad_y), kernel_size, stride, padding)
     _expect_shape("grad_y", grad_y, geometry.output_shape, f"the pooled shape of x_shape {tuple(x_shape)}")
-    return grad_y, geometry
+    return (*contiguous(grad_y), geometry)
 
 
 def max_pool2d_backward_args(grad_y, argmax, x_shape):
@@ -430,7 +458,7 @@ def max_pool2d_backward_args(grad_y, argmax, x_shape):
     if argmax.size and (argmax.min() < 0 or argmax.max() >= plane):
         raise ValueError(f"argmax holds indices outside [0, {plane}) for x_shape {shape}: "
                          f"min {argmax.min()}, max {argmax.max()}")
-    return grad_y, np.ascontiguousarray(argmax, dtype=np.int64), shape
+    return (*contiguous(grad_y), np.ascontiguousarray(argmax, dtype=np.int64), shape)
 
 
 def global_avg_pool2d_args(x):
@@ -438,7 +466,8 @@ def global_avg_pool2d_args(x):
     (x,) = float_arrays(x=x)
     _ndim("x", x, 4, "(N, C, H, W)")
     _nonempty("x", x, 2)
-    return x, _pool_geometry(x.shape, x.shape[2:], 1, 0)
+    geometry = _pool_geometry(x.shape, x.shape[2:], 1, 0)
+    return (*contiguous(x), geometry)
 
 
 def global_avg_pool2d_backward_args(grad_y, x_shape):
@@ -446,4 +475,5 @@ def global_avg_pool2d_backward_args(grad_y, x_shape):
     (grad_y,) = float_arrays(grad_y=grad_y)
     _ndim("grad_y", grad_y, 2, "(N, C)")
     shape = _input_shape(x_shape, grad_y)
-    return grad_y, _pool_geometry(shape, shape[2:], 1, 0)
+    geometry = _pool_geometry(shape, shape[2:], 1, 0)
+    return (*contiguous(grad_y), geometry)

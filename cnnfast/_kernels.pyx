@@ -9,6 +9,7 @@ thread count, the workspace limit and the BLAS entry points, all read-only
 while they run.
 """
 
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.stdint cimport int64_t, uintptr_t
 
 ctypedef fused real:
@@ -141,9 +142,30 @@ def register_blas(uintptr_t sgemm, uintptr_t dgemm):
 
 # ------------------------------------------------------------------- helpers
 
+# The same bounds as cnnfast._checks: sizes whose products stay far from
+# Py_ssize_t overflow, window parameters whose sums and products (h + 2 * pad,
+# dilation * (k - 1), ...) cannot overflow in C.  A geometry forged by hand
+# (these bindings are importable) is refused before C arithmetic sees it.
+cdef Py_ssize_t _MAX_SIZE = PY_SSIZE_T_MAX // 8
+cdef Py_ssize_t _MAX_WINDOW = 2147483647
+
+
+cdef _bounded(kind, g, sizes, windows):
+    for name in sizes:
+        value = getattr(g, name)
+        if not 0 <= value <= _MAX_SIZE:
+            raise ValueError(f"invalid {kind} geometry: {name} = {value} outside [0, {_MAX_SIZE}] in {g}")
+    for name in windows:
+        for value in (getattr(g, name) if isinstance(getattr(g, name), tuple) else (getattr(g, name),)):
+            if not 0 <= value <= _MAX_WINDOW:
+                raise ValueError(f"invalid {kind} geometry: {name} = {value} outside [0, {_MAX_WINDOW}] in {g}")
+
+
 cdef conv2d_geometry _conv_geometry(g) except *:
     """The C geometry of a ConvGeometry; refuses sizes a 32-bit BLAS cannot take."""
     cdef conv2d_geometry c
+    _bounded("convolution", g, ("batch", "in_channels", "in_height", "in_width", "out_channels", "out_height", "out_width"),
+             ("kernel", "stride", "padding", "dilation", "groups"))
     c.batch, c.in_channels, c.in_height, c.in_width = g.batch, g.in_channels, g.in_height, g.in_width
     c.out_channels, c.out_height, c.out_width = g.out_channels, g.out_height, g.out_width
     c.kernel_height, c.kernel_width = g.kernel
@@ -163,11 +185,12 @@ cdef conv2d_geometry _conv_geometry(g) except *:
             c.out_width > (c.in_width + 2 * c.pad_width - c.dilation_width * (c.kernel_width - 1) - 1)
             // c.stride_width + 1):
         raise ValueError(f"output size too large for the input in {g}")
-    patch = c.in_channels // c.groups * c.kernel_height * c.kernel_width
+    # Products in Python ints: in C they could overflow for a forged geometry.
+    patch = g.in_channels // g.groups * g.kernel[0] * g.kernel[1]
     for name, size in (("in_channels // groups * kh * kw", patch),
-                       ("out_channels // groups", c.out_channels // c.groups),
-                       ("input plane H * W", c.in_height * c.in_width),
-                       ("output plane Ho * Wo", c.out_height * c.out_width)):
+                       ("out_channels // groups", g.out_channels // g.groups),
+                       ("input plane H * W", g.in_height * g.in_width),
+                       ("output plane Ho * Wo", g.out_height * g.out_width)):
         if size > CNNFAST_BLAS_MAX_DIM:
             raise ValueError(f"{name} = {size} exceeds the 32-bit BLAS limit {CNNFAST_BLAS_MAX_DIM}")
     if not cnnfast_blas_ready():
@@ -180,6 +203,10 @@ cdef pool2d_geometry _pool_geometry(g, bint windows=True) except *:
     those of pooling: every one non-empty (padding at most half the window,
     output size as computed from the input)."""
     cdef pool2d_geometry c
+    _bounded("pooling", g, ("batch", "channels", "in_height", "in_width", "out_height", "out_width"),
+             ("kernel", "stride", "padding"))
+    if g.batch * g.channels > _MAX_SIZE:
+        raise ValueError(f"invalid pooling geometry: batch * channels = {g.batch * g.channels} too large in {g}")
     c.planes = g.batch * g.channels
     c.in_height, c.in_width, c.out_height, c.out_width = g.in_height, g.in_width, g.out_height, g.out_width
     c.kernel_height, c.kernel_width = g.kernel

@@ -382,6 +382,30 @@ def test_download_never_writes_outside_cache(tmp_path, http_dir):
     assert requested == []
 
 
+def test_planted_symlinks_never_lead_writes_outside_cache(tmp_path, http_dir):
+    """A symlink planted in the cache under a data file's name, dangling or
+    pointing at a file outside, is replaced (rename replaces the link itself)
+    or refused; the file it points to is never created nor written."""
+    url, served, requested = http_dir
+    arrays, blobs, spec = make_tiny()
+    write_files(served, blobs)
+    cache, outside = tmp_path / "cache", tmp_path / "outside"
+    outside.mkdir()
+    (cache / "tiny").mkdir(parents=True)
+    names = sorted(blobs)
+    dangling, existing = names[0], names[1]
+    (cache / "tiny" / dangling).symlink_to(outside / "created-by-download")
+    (outside / "victim").write_bytes(b"precious")
+    (cache / "tiny" / existing).symlink_to(outside / "victim")
+    with pytest.raises(ValueError, match="sha256 expected"):  # the link to "victim" is read, fails, is kept
+        load_idx_dataset(spec, cache, download=True, mirrors=[url])
+    assert (outside / "victim").read_bytes() == b"precious"
+    (cache / "tiny" / existing).unlink()
+    assert_tiny(load_idx_dataset(spec, cache, download=True, mirrors=[url]), arrays)
+    assert sorted(p.name for p in outside.iterdir()) == ["victim"]  # nothing written through the dangling link
+    assert not (cache / "tiny" / dangling).is_symlink() and (cache / "tiny" / dangling).is_file()
+
+
 def test_only_http_mirrors(tmp_path):
     _, _, spec = make_tiny()
     with pytest.raises(ValueError, match="http"):

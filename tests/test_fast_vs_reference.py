@@ -11,13 +11,16 @@ The linear family also runs each configuration at 1, 2 and 3 threads and
 requires bitwise-equal results: its blocks depend on the shapes only.
 """
 
+import os
+
 import numpy as np
 import pytest
 
 import cnnfast
 from cnnfast import functional as F
 
-CONFIGS_PER_FAMILY = 300
+# .ci/sanitize runs a fast subset under AddressSanitizer (CNNFAST_TEST_CONFIGS=40).
+CONFIGS_PER_FAMILY = int(os.environ.get("CNNFAST_TEST_CONFIGS", "300"))
 TOLERANCE = {np.float32: 1e-4, np.float64: 1e-10}
 
 
