@@ -10,7 +10,6 @@ kernels run on one thread, and the build says so loudly.  Set
 scratch copy and runs the kernel tests under it.  Python must then be run
 with the sanitizer runtimes preloaded (see ``.ci/sanitize``).
 
-
 On macOS, Apple clang has no OpenMP runtime of its own: point the build at one
 with ``CPPFLAGS=-I<prefix>/include`` and ``LDFLAGS=-L<prefix>/lib
 -Wl,-rpath,<prefix>/lib`` (the wheels use conda-forge's ``llvm-openmp``; see
