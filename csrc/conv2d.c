@@ -15,6 +15,11 @@
  * which makes results bitwise identical at 1, 2, 4 or 8 threads. */
 #define CONV2D_PLAN_THREADS 8
 
+/* Below this many multiply-adds a call runs on one thread: waking a second
+ * thread costs more than the work (much more when the machine is busy).  The
+ * split does not depend on the thread count, so neither does the result. */
+#define CONV2D_SERIAL_WORK (1 << 17)
+
 /* Output planes with fewer columns than this are stacked several images to a
  * GEMM, up to about CONV2D_TARGET_COLUMNS columns (see conv2d_block_images). */
 #define CONV2D_MIN_COLUMNS 256
@@ -104,7 +109,7 @@ static ptrdiff_t conv2d_block_images(const conv2d_geometry *g, size_t element_si
 
 /* How a call splits its work, shared by the forward and the backward. */
 typedef struct {
-    int threads;
+    int threads;                /* threads started (<= the thread setting) */
     int plan_threads;           /* the count the split is planned for (>= threads) */
     ptrdiff_t group_in, group_out, patch;
     int use_col;                /* patches copied by im2col (else read in place) */
@@ -128,6 +133,15 @@ static conv2d_plan conv2d_plan_common(const conv2d_geometry *g, int threads)
     p.group_out = g->out_channels / g->groups;
     p.patch = p.group_in * g->kernel_height * g->kernel_width;
     return p;
+}
+
+/* Threads actually started for `items` work items. */
+static int conv2d_active_threads(const conv2d_geometry *g, const conv2d_plan *p, ptrdiff_t items)
+{
+    const double work = (double)g->batch * (double)g->out_channels * (double)g->out_height *
+                        (double)g->out_width * (double)p->patch;
+    if (work < CONV2D_SERIAL_WORK || items < 2) return 1;
+    return items < p->threads ? (int)items : p->threads;
 }
 
 static void conv2d_plan_buffers(const conv2d_geometry *g, conv2d_plan *p)
@@ -161,6 +175,7 @@ static conv2d_plan conv2d_plan_forward(const conv2d_geometry *g, size_t element_
     p.tiles = (g->out_height + p.tile_rows - 1) / p.tile_rows;
     p.blocks = (g->batch + p.block_images - 1) / p.block_images;
     conv2d_plan_buffers(g, &p);
+    p.threads = conv2d_active_threads(g, &p, g->groups * p.blocks * p.tiles);
     return p;
 }
 
@@ -192,6 +207,7 @@ static conv2d_plan conv2d_plan_backward(const conv2d_geometry *g, size_t element
     if (!want_weight)
         p.slots = g->groups * ((g->batch + p.block_images - 1) / p.block_images);
     conv2d_plan_buffers(g, &p);
+    p.threads = conv2d_active_threads(g, &p, p.slots);
     return p;
 }
 
