@@ -260,3 +260,55 @@ def test_max_pool_padding_never_wins():
     assert argmax.min() >= 0 and argmax.max() < 9
     # the first real element of each window, in row-major order
     assert argmax[0, 0, 0, 0] == 0 and argmax[0, 0, 2, 2] == 4
+
+
+# The pooling kernels have row kernels specialised for 2x2 / stride 2 and
+# 3x3 / stride 2 windows (and a write-once backward for stride == kernel),
+# which the small random configurations above reach only a few times and with
+# rows too short to fill a vector: these run them on wide, odd and even
+# planes, with ties, NaNs and -inf.
+SPECIAL_POOL_GEOMETRIES = [
+    # (shape, kernel, stride, padding)
+    ((2, 3, 32, 32), 2, 2, 0),
+    ((1, 2, 33, 37), 2, 2, 0),
+    ((3, 1, 9, 70), 2, None, 0),
+    ((2, 2, 2, 2), 2, 2, 0),
+    ((2, 3, 56, 56), 3, 2, 1),
+    ((1, 2, 57, 41), 3, 2, 1),
+    ((2, 2, 30, 31), 3, 2, 0),
+    ((1, 1, 3, 3), 3, 2, 1),
+    ((2, 2, 20, 38), 3, 3, 0),
+    ((1, 3, 21, 34), (2, 3), (2, 3), (1, 1)),
+    ((2, 2, 17, 40), (3, 2), 2, (1, 0)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("data", ["normal", "ties", "nan"])
+@pytest.mark.parametrize("geometry", SPECIAL_POOL_GEOMETRIES, ids=str)
+def test_pool_special_geometries(geometry, data, dtype):
+    shape, kernel, stride, padding = geometry
+    rng = np.random.default_rng(sum(shape))
+    if data == "ties":
+        x = rng.integers(0, 3, shape).astype(dtype)
+    else:
+        x = rng.standard_normal(shape).astype(dtype)
+    if data == "nan":
+        flat = x.reshape(-1)
+        flat[rng.integers(0, flat.size, max(1, flat.size // 50))] = np.nan
+        flat[rng.integers(0, flat.size, max(1, flat.size // 50))] = -np.inf
+    y, argmax = F.max_pool2d(x, kernel, stride, padding)
+    y_ref, argmax_ref = F.max_pool2d(x, kernel, stride, padding, backend="reference")
+    np.testing.assert_array_equal(y, y_ref)  # a max is exact, NaN included
+    np.testing.assert_array_equal(argmax, argmax_ref)
+    grad_y = rng.standard_normal(y.shape).astype(dtype)
+    assert_close(F.max_pool2d_backward(grad_y, argmax, shape),
+                 F.max_pool2d_backward(grad_y, argmax, shape, backend="reference"), dtype, "grad_x")
+    if data == "nan":
+        return
+    for include_pad in (True, False):
+        y = F.avg_pool2d(x, kernel, stride, padding, include_pad)
+        assert_close(y, F.avg_pool2d(x, kernel, stride, padding, include_pad, backend="reference"), dtype, "y")
+        assert_close(F.avg_pool2d_backward(grad_y, shape, kernel, stride, padding, include_pad),
+                     F.avg_pool2d_backward(grad_y, shape, kernel, stride, padding, include_pad,
+                                           backend="reference"), dtype, "grad_x")
