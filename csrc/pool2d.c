@@ -22,6 +22,18 @@
  * bit of the result anyway, but it keeps every schedule reproducible. */
 #define POOL_MIN_ITEMS 64
 
+/* Work items per dynamically scheduled chunk: about 8192 input elements.
+ * Dynamic, not static: on a shared machine the second thread often starts
+ * late (its vCPU is busy or asleep); with a static split the first thread
+ * then waits for it to do its whole half, while with dynamic chunks it takes
+ * on the work the late thread has not started.  Results cannot depend on the
+ * schedule: every output element is computed by one item, independently. */
+static int pool2d_chunk(ptrdiff_t item_elements)
+{
+    const ptrdiff_t chunk = item_elements >= 8192 ? 1 : 8192 / (item_elements > 0 ? item_elements : 1);
+    return (int)chunk;
+}
+
 /* Output row blocks per plane: one when there are plenty of planes (the
  * common case: batch * channels in the hundreds), else enough blocks that
  * both threads of a small batch have work. */
