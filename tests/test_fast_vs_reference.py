@@ -312,3 +312,40 @@ def test_pool_special_geometries(geometry, data, dtype):
         assert_close(F.avg_pool2d_backward(grad_y, shape, kernel, stride, padding, include_pad),
                      F.avg_pool2d_backward(grad_y, shape, kernel, stride, padding, include_pad,
                                            backend="reference"), dtype, "grad_x")
+
+
+# Depthwise 3x3 / stride 1 has its own kernels (a flat stencil when the
+# padding is 1 and the width is kept, row kernels for other paddings), which
+# the random configurations above almost never draw (3x3 and stride 1 and
+# dilation 1 and depthwise): these cover them, with planes down to 1 x 1,
+# channel multipliers, and the transposed convolution that runs the same
+# input-gradient kernel.
+DEPTHWISE_3X3_CASES = [
+    # (shape, multiplier, padding)
+    ((2, 5, 28, 28), 1, 1),
+    ((1, 3, 13, 7), 1, 1),
+    ((3, 4, 9, 17), 1, (1, 0)),
+    ((2, 3, 6, 11), 1, (0, 1)),
+    ((2, 2, 8, 9), 1, 0),
+    ((1, 4, 7, 10), 1, 2),
+    ((2, 3, 1, 1), 1, 1),
+    ((2, 3, 2, 2), 1, 1),
+    ((1, 2, 1, 6), 1, 1),
+    ((1, 2, 5, 1), 1, 1),
+    ((2, 2, 3, 3), 1, 1),
+    ((2, 3, 10, 12), 2, 1),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", DEPTHWISE_3X3_CASES, ids=str)
+def test_depthwise_3x3_paths(case, dtype):
+    shape, multiplier, padding = case
+    channels = shape[1]
+    c = dict(shape=shape, weight_shape=(channels * multiplier, 1, 3, 3), seed=sum(shape) + multiplier)
+    args = dict(stride=1, padding=padding, dilation=1, groups=channels)
+    check_conv_family(F.conv2d, F.conv2d_backward, c, channels * multiplier, args)
+    if multiplier == 1:
+        t = dict(shape=shape, weight_shape=(channels, 1, 3, 3), seed=c["seed"] + 7)
+        check_conv_family(F.conv_transpose2d, F.conv_transpose2d_backward, t, channels,
+                          dict(stride=1, padding=padding, groups=channels))
