@@ -379,7 +379,7 @@ def max_pool2d_backward(g, const real[:, :, :, ::1] grad_y, const int64_t[:, :, 
     if c.planes == 0:
         return
     cdef int status
-    # The kernel checks every index (in parallel) before it writes anything.
+    # The kernel checks every index before it writes anything.
     with nogil:
         if real is float:
             status = max_pool2d_backward_f32(&c, &grad_y[0, 0, 0, 0], &argmax[0, 0, 0, 0], &grad_x[0, 0, 0, 0])
