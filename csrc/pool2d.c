@@ -102,6 +102,16 @@ static void pool2d_window_columns(const pool2d_geometry *g, ptrdiff_t ow, ptrdif
     *w1 = we > g->in_width ? g->in_width : we;
 }
 
+/* Whether the windows tile the input without overlap or padding (stride ==
+ * kernel, or one window across, as in global average pooling): then every
+ * input element lies in one window at most. */
+static int pool2d_windows_tile(const pool2d_geometry *g)
+{
+    return g->pad_height == 0 && g->pad_width == 0
+           && (g->stride_height == g->kernel_height || g->out_height == 1)
+           && (g->stride_width == g->kernel_width || g->out_width == 1);
+}
+
 /* The row kernels index a window with 32-bit offsets in float32 (so that the
  * offset and the value share one vector lane width) when the window spans
  * fewer than 2^31 elements of the plane; planes that wide take the generic
