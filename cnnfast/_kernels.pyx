@@ -71,16 +71,16 @@ cdef extern from "pool2d.h" nogil:
         Py_ssize_t pad_height, pad_width
     void max_pool2d_forward_f32(const pool2d_geometry *g, const float *x, float *y, int64_t *argmax)
     void max_pool2d_forward_f64(const pool2d_geometry *g, const double *x, double *y, int64_t *argmax)
-    void max_pool2d_backward_f32(const pool2d_geometry *g, const float *grad_y, const int64_t *argmax,
-                                 float *grad_x)
-    void max_pool2d_backward_f64(const pool2d_geometry *g, const double *grad_y, const int64_t *argmax,
-                                 double *grad_x)
+    int max_pool2d_backward_f32(const pool2d_geometry *g, const float *grad_y, const int64_t *argmax,
+                                float *grad_x)
+    int max_pool2d_backward_f64(const pool2d_geometry *g, const double *grad_y, const int64_t *argmax,
+                                double *grad_x)
     void avg_pool2d_forward_f32(const pool2d_geometry *g, int count_include_pad, const float *x, float *y)
     void avg_pool2d_forward_f64(const pool2d_geometry *g, int count_include_pad, const double *x, double *y)
     void avg_pool2d_backward_f32(const pool2d_geometry *g, int count_include_pad, const float *grad_y,
-                                 float *grad_x)
+                                float *grad_x)
     void avg_pool2d_backward_f64(const pool2d_geometry *g, int count_include_pad, const double *grad_y,
-                                 double *grad_x)
+                                double *grad_x)
 
 
 cdef extern from "linear.h" nogil:
@@ -395,8 +395,9 @@ def max_pool2d_backward(g, const real[:, :, :, ::1] grad_y, const int64_t[:, :, 
                         real[:, :, :, ::1] grad_x):
     """grad_x (N, C, H, W) = grad_y routed to the argmax positions.
 
-    Every argmax is checked to lie inside its plane before the kernel runs;
-    the windows play no part (only the plane sizes of ``g`` are read).
+    Every argmax is checked to lie inside its plane before anything is
+    written (a ValueError leaves grad_x untouched); the windows play no
+    part (only the plane sizes of ``g`` are read).
     """
     cdef pool2d_geometry c = _pool_geometry(g, False)
     _shape("grad_y", grad_y, g.output_shape)
@@ -404,22 +405,15 @@ def max_pool2d_backward(g, const real[:, :, :, ::1] grad_y, const int64_t[:, :, 
     _shape("grad_x", grad_x, g.input_shape)
     if c.planes == 0:
         return
-    cdef Py_ssize_t i, count = c.planes * c.out_height * c.out_width
-    cdef const int64_t *index = &argmax[0, 0, 0, 0]
-    cdef int64_t plane = c.in_height * c.in_width
-    cdef bint out_of_range = False
-    with nogil:
-        for i in range(count):
-            if index[i] < 0 or index[i] >= plane:
-                out_of_range = True
-                break
-    if out_of_range:
-        raise ValueError(f"argmax holds indices outside [0, {plane})")
+    cdef int status
+    # The kernel checks every index before it writes anything.
     with nogil:
         if real is float:
-            max_pool2d_backward_f32(&c, &grad_y[0, 0, 0, 0], index, &grad_x[0, 0, 0, 0])
+            status = max_pool2d_backward_f32(&c, &grad_y[0, 0, 0, 0], &argmax[0, 0, 0, 0], &grad_x[0, 0, 0, 0])
         else:
-            max_pool2d_backward_f64(&c, &grad_y[0, 0, 0, 0], index, &grad_x[0, 0, 0, 0])
+            status = max_pool2d_backward_f64(&c, &grad_y[0, 0, 0, 0], &argmax[0, 0, 0, 0], &grad_x[0, 0, 0, 0])
+    if status != 0:
+        raise ValueError(f"argmax holds indices outside [0, {c.in_height * c.in_width})")
 
 
 def avg_pool2d_forward(g, bint count_include_pad, const real[:, :, :, ::1] x, real[:, :, :, ::1] y):

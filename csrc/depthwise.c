@@ -11,6 +11,16 @@ int depthwise_conv2d_applies(const conv2d_geometry *g)
     return g->groups > 1 && g->in_channels == g->groups;
 }
 
+/* The flat 3x3 kernels are called with a literal tap-row mask so that the
+ * compiler drops the masked rows and vectorises what is left. */
+#if defined(__GNUC__) || defined(__clang__)
+#define DW_INLINE static inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define DW_INLINE static __forceinline
+#else
+#define DW_INLINE static inline
+#endif
+
 #define REAL float
 #define FN(name) name##_f32
 #include "depthwise_impl.inc"

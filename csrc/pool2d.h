@@ -25,11 +25,12 @@ void max_pool2d_forward_f32(const pool2d_geometry *g, const float *x, float *y, 
 void max_pool2d_forward_f64(const pool2d_geometry *g, const double *x, double *y, int64_t *argmax);
 
 /* grad_x = 0, then grad_x[plane][argmax] += grad_y for every output element.
- * Every argmax must lie in [0, in_height * in_width): the caller checks. */
-void max_pool2d_backward_f32(const pool2d_geometry *g, const float *grad_y,
-                             const int64_t *argmax, float *grad_x);
-void max_pool2d_backward_f64(const pool2d_geometry *g, const double *grad_y,
-                             const int64_t *argmax, double *grad_x);
+ * Returns 0, or -1 without writing grad_x when an argmax lies outside
+ * [0, in_height * in_width) (all are checked first). */
+int max_pool2d_backward_f32(const pool2d_geometry *g, const float *grad_y,
+                            const int64_t *argmax, float *grad_x);
+int max_pool2d_backward_f64(const pool2d_geometry *g, const double *grad_y,
+                            const int64_t *argmax, double *grad_x);
 
 /* y = window sum / divisor: kernel_height * kernel_width when
  * count_include_pad, else the number of input elements in the window. */

@@ -275,3 +275,92 @@ def test_max_pool_padding_never_wins():
     assert argmax.min() >= 0 and argmax.max() < 9
     # the first real element of each window, in row-major order
     assert argmax[0, 0, 0, 0] == 0 and argmax[0, 0, 2, 2] == 4
+
+
+# The pooling kernels have row kernels specialised for 2x2 / stride 2 and
+# 3x3 / stride 2 windows (and a write-once backward for stride == kernel),
+# which the small random configurations above reach only a few times and with
+# rows too short to fill a vector: these run them on wide, odd and even
+# planes, with ties, NaNs and -inf.
+SPECIAL_POOL_GEOMETRIES = [
+    # (shape, kernel, stride, padding)
+    ((2, 3, 32, 32), 2, 2, 0),
+    ((1, 2, 33, 37), 2, 2, 0),
+    ((3, 1, 9, 70), 2, None, 0),
+    ((2, 2, 2, 2), 2, 2, 0),
+    ((2, 3, 56, 56), 3, 2, 1),
+    ((1, 2, 57, 41), 3, 2, 1),
+    ((2, 2, 30, 31), 3, 2, 0),
+    ((1, 1, 3, 3), 3, 2, 1),
+    ((2, 2, 20, 38), 3, 3, 0),
+    ((1, 3, 21, 34), (2, 3), (2, 3), (1, 1)),
+    ((2, 2, 17, 40), (3, 2), 2, (1, 0)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("data", ["normal", "ties", "nan"])
+@pytest.mark.parametrize("geometry", SPECIAL_POOL_GEOMETRIES, ids=str)
+def test_pool_special_geometries(geometry, data, dtype):
+    shape, kernel, stride, padding = geometry
+    rng = np.random.default_rng(sum(shape))
+    if data == "ties":
+        x = rng.integers(0, 3, shape).astype(dtype)
+    else:
+        x = rng.standard_normal(shape).astype(dtype)
+    if data == "nan":
+        flat = x.reshape(-1)
+        flat[rng.integers(0, flat.size, max(1, flat.size // 50))] = np.nan
+        flat[rng.integers(0, flat.size, max(1, flat.size // 50))] = -np.inf
+    y, argmax = F.max_pool2d(x, kernel, stride, padding)
+    y_ref, argmax_ref = F.max_pool2d(x, kernel, stride, padding, backend="reference")
+    np.testing.assert_array_equal(y, y_ref)  # a max is exact, NaN included
+    np.testing.assert_array_equal(argmax, argmax_ref)
+    grad_y = rng.standard_normal(y.shape).astype(dtype)
+    assert_close(F.max_pool2d_backward(grad_y, argmax, shape),
+                 F.max_pool2d_backward(grad_y, argmax, shape, backend="reference"), dtype, "grad_x")
+    if data == "nan":
+        return
+    for include_pad in (True, False):
+        y = F.avg_pool2d(x, kernel, stride, padding, include_pad)
+        assert_close(y, F.avg_pool2d(x, kernel, stride, padding, include_pad, backend="reference"), dtype, "y")
+        assert_close(F.avg_pool2d_backward(grad_y, shape, kernel, stride, padding, include_pad),
+                     F.avg_pool2d_backward(grad_y, shape, kernel, stride, padding, include_pad,
+                                           backend="reference"), dtype, "grad_x")
+
+
+# Depthwise 3x3 / stride 1 has its own kernels (a flat stencil when the
+# padding is 1 and the width is kept, row kernels for other paddings), which
+# the random configurations above almost never draw (3x3 and stride 1 and
+# dilation 1 and depthwise): these cover them, with planes down to 1 x 1,
+# channel multipliers, and the transposed convolution that runs the same
+# input-gradient kernel.
+DEPTHWISE_3X3_CASES = [
+    # (shape, multiplier, padding)
+    ((2, 5, 28, 28), 1, 1),
+    ((1, 3, 13, 7), 1, 1),
+    ((3, 4, 9, 17), 1, (1, 0)),
+    ((2, 3, 6, 11), 1, (0, 1)),
+    ((2, 2, 8, 9), 1, 0),
+    ((1, 4, 7, 10), 1, 2),
+    ((2, 3, 1, 1), 1, 1),
+    ((2, 3, 2, 2), 1, 1),
+    ((1, 2, 1, 6), 1, 1),
+    ((1, 2, 5, 1), 1, 1),
+    ((2, 2, 3, 3), 1, 1),
+    ((2, 3, 10, 12), 2, 1),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", DEPTHWISE_3X3_CASES, ids=str)
+def test_depthwise_3x3_paths(case, dtype):
+    shape, multiplier, padding = case
+    channels = shape[1]
+    c = dict(shape=shape, weight_shape=(channels * multiplier, 1, 3, 3), seed=sum(shape) + multiplier)
+    args = dict(stride=1, padding=padding, dilation=1, groups=channels)
+    check_conv_family(F.conv2d, F.conv2d_backward, c, channels * multiplier, args)
+    if multiplier == 1:
+        t = dict(shape=shape, weight_shape=(channels, 1, 3, 3), seed=c["seed"] + 7)
+        check_conv_family(F.conv_transpose2d, F.conv_transpose2d_backward, t, channels,
+                          dict(stride=1, padding=padding, groups=channels))
