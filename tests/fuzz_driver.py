@@ -268,14 +268,7 @@ def functional_call(draw, name):
         args["grad_y"] = np.zeros((1, 1, 1, 1))
     arrays = [k for k in names if k in ARRAY_ARGS]
     scalars = [k for k in names if k not in ARRAY_ARGS]
-    # Known bug, reported and pinned by test_fuzz.py::test_known_bug_depthwise_padding_drops_nan: the
-    # direct depthwise kernel skips padded taps, so a NaN/inf weight or grad_y
-    # (or, for the transposed convolution, x: it plays the padded input of the
-    # weight gradient) times a zero of the padding gives 0 instead of NumPy's NaN.
-    finite = ()
-    if name.startswith("conv") and any(case["padding"]):
-        finite = ("weight", "grad_y", "x") if name.startswith("conv_transpose") else ("weight", "grad_y")
-    return draw(damaged(args, arrays, scalars, finite=finite))
+    return draw(damaged(args, arrays, scalars))
 
 
 # -------------------------------------------------------------------- layers

@@ -88,12 +88,27 @@ def test_conv_and_linear_propagate_nan_and_inf_to_exactly_the_outputs_that_read_
     np.testing.assert_array_equal(z, np.array([[1.0, np.inf], [1.0, 2.0]]) @ np.array([[1.0, 1.0], [1.0, 0.0]]).T)
 
 
-@pytest.mark.xfail(strict=True, reason="known bug in csrc/depthwise: the direct kernel skips padded taps, so "
-                   "NaN * (zero padding) is 0 instead of NaN; strict: turns red once fixed, then drop this "
-                   "marker and the matching exclusion in tests/fuzz_driver.py")
-def test_known_bug_depthwise_padding_drops_nan():
+def test_depthwise_padding_keeps_nan():
+    # The direct depthwise kernel skips padded taps; NaN * (zero padding) must still be NaN.
     x = np.ones((1, 2, 1, 1), np.float32)
     w = np.array([np.nan, 1.0], np.float32).reshape(2, 1, 1, 1)
     fast = F.conv2d(x, w, padding=(0, 1), groups=2)
     np.testing.assert_array_equal(np.isnan(fast), np.isnan(F.conv2d(x, w, padding=(0, 1), groups=2,
                                                                       backend="reference")))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_depthwise_3x3_padding_keeps_nan_in_every_gradient(dtype):
+    # A NaN weight meets the zero padding in y and grad_x, a NaN grad_y in
+    # grad_weight: NumPy (the reference) and PyTorch give NaN there.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 4, 6, 5)).astype(dtype)
+    w = rng.standard_normal((4, 1, 3, 3)).astype(dtype)
+    w[1, 0, 0, 0] = np.nan
+    args = dict(padding=1, groups=4)
+    grad_y = rng.standard_normal((2, 4, 6, 5)).astype(dtype)
+    grad_y[0, 2, 0, 0] = np.inf
+    for backend_fast, backend_ref in [(F.conv2d(x, w, **args), F.conv2d(x, w, backend="reference", **args))] + \
+            list(zip(F.conv2d_backward(grad_y, x, w, **args), F.conv2d_backward(grad_y, x, w, backend="reference", **args))):
+        np.testing.assert_array_equal(np.isnan(backend_fast), np.isnan(backend_ref))
+        np.testing.assert_array_equal(np.isinf(backend_fast), np.isinf(backend_ref))
