@@ -98,7 +98,9 @@ static ptrdiff_t conv2d_block_images(const conv2d_geometry *g, size_t element_si
     const ptrdiff_t out_plane = g->out_height * g->out_width;
     const ptrdiff_t patch = g->in_channels / g->groups * g->kernel_height * g->kernel_width;
     const ptrdiff_t group_out = g->out_channels / g->groups;
-    if (out_plane >= CONV2D_MIN_COLUMNS || max_images < 2) return 1;
+    /* A pointwise convolution reads its images in place: stacking them would
+     * add the copy it avoids (pw-1x1 measured 20 % slower stacked). */
+    if (out_plane >= CONV2D_MIN_COLUMNS || max_images < 2 || conv2d_is_pointwise(g)) return 1;
     ptrdiff_t images = conv2d_min((CONV2D_TARGET_COLUMNS + out_plane - 1) / out_plane, max_images);
     const size_t per_image = (size_t)(patch * col_buffers + group_out) * (size_t)out_plane *
                              element_size * (size_t)threads;
