@@ -32,10 +32,13 @@ def draw(report, workloads, backends, path):
     matplotlib.use("Agg")  # files only: never needs a display
     import matplotlib.pyplot as plt
 
-    index = {(r["workload"], r["threads"], r["backend"]): r for r in report["results"] if r["pass"] == "both"}
+    # Kernels: forward + backward; models: a training step (their rate is images/s,
+    # so they appear in the speed-up panel only).
+    index = {(r["workload"], r["threads"], r["backend"]): r for r in report["results"]
+             if r["pass"] == ("train" if r["kind"] == "model" else "both")}
     thread_counts = sorted({r["threads"] for r in report["results"]})
-    compute = [w.name for w in workloads if w.gemm_shape() is not None]
-    memory_bound = [w.name for w in workloads if w.gemm_shape() is None]
+    compute = [w.name for w in workloads if w.kind != "model" and w.gemm_shape() is not None]
+    memory_bound = [w.name for w in workloads if w.kind != "model" and w.gemm_shape() is None]
     rows = len(thread_counts) + (len(thread_counts) > 1)
     figure, axes = plt.subplots(rows, 2, figsize=(13, 3.6 * rows), squeeze=False)
     for row, threads in enumerate(thread_counts):
@@ -52,7 +55,7 @@ def draw(report, workloads, backends, path):
                             if (n, low, b) in index and (n, threads, b) in index else 0.0 for n in names]
                         for b in backends if b != "reference"}
             _bars(axis, names, speedups, f"speed-up over {low} thread(s)",
-                  f"forward+backward speed-up, {threads} vs {low} thread(s)")
+                  f"forward+backward (models: training step) speed-up, {threads} vs {low} thread(s)")
             axis.axhline(threads / low, color="black", linewidth=0.8, linestyle="--")
         for axis in axes[-1][len(thread_counts[1:3]):]:
             axis.axis("off")
