@@ -86,29 +86,6 @@ static ptrdiff_t conv2d_weight_slots(ptrdiff_t images, size_t weight_bytes)
 
 static ptrdiff_t conv2d_min(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
 
-/* Images whose patch matrices share one GEMM.  A small output plane makes a
- * thin GEMM that BLAS runs far below its peak (LeNet-5's C3 has 100 columns
- * per image, C5 one), so images are stacked side by side up to about
- * CONV2D_TARGET_COLUMNS columns, at most max_images, and within the budget:
- * per image and thread, `col_buffers` patch matrices and one output block. */
-static ptrdiff_t conv2d_block_images(const conv2d_geometry *g, size_t element_size,
-                                     int col_buffers, int threads, size_t budget,
-                                     ptrdiff_t max_images)
-{
-    const ptrdiff_t out_plane = g->out_height * g->out_width;
-    const ptrdiff_t patch = g->in_channels / g->groups * g->kernel_height * g->kernel_width;
-    const ptrdiff_t group_out = g->out_channels / g->groups;
-    /* A pointwise convolution reads its images in place: stacking them would
-     * add the copy it avoids (pw-1x1 measured 20 % slower stacked). */
-    if (out_plane >= CONV2D_MIN_COLUMNS || max_images < 2 || conv2d_is_pointwise(g)) return 1;
-    ptrdiff_t images = conv2d_min((CONV2D_TARGET_COLUMNS + out_plane - 1) / out_plane, max_images);
-    const size_t per_image = (size_t)(patch * col_buffers + group_out) * (size_t)out_plane *
-                             element_size * (size_t)threads;
-    const size_t fit = budget / per_image;
-    if (fit < (size_t)images) images = (ptrdiff_t)fit;
-    return images < 1 ? 1 : images;
-}
-
 /* How a call splits its work, shared by the forward and the backward. */
 typedef struct {
     int threads;                /* threads started (<= the thread setting) */
@@ -118,7 +95,7 @@ typedef struct {
     int dense;                  /* conv2d_is_dense: images are the patch columns */
     ptrdiff_t block_images;     /* images per GEMM; > 1 only with whole images */
     ptrdiff_t tile_rows, tiles; /* output rows per GEMM, tiles per image */
-    ptrdiff_t blocks;           /* forward: image blocks per group */
+    ptrdiff_t blocks;           /* blocks of block_images images per group */
     ptrdiff_t slots;            /* backward: work items (weight-gradient slots) */
     int weight_slots;           /* backward: slots split the images evenly */
     size_t col_size;            /* elements of one patch matrix buffer */
@@ -129,7 +106,6 @@ static conv2d_plan conv2d_plan_common(const conv2d_geometry *g, int threads)
 {
     conv2d_plan p;
     memset(&p, 0, sizeof p);
-    p.threads = threads;
     p.plan_threads = threads > CONV2D_PLAN_THREADS ? threads : CONV2D_PLAN_THREADS;
     p.group_in = g->in_channels / g->groups;
     p.group_out = g->out_channels / g->groups;
@@ -137,14 +113,44 @@ static conv2d_plan conv2d_plan_common(const conv2d_geometry *g, int threads)
     return p;
 }
 
-/* Threads actually started for `items` work items. */
+/* Threads actually started for `items` work items of the call's
+ * multiply-adds (the forward's count; each backward product has as many). */
 static int conv2d_active_threads(const conv2d_geometry *g, const conv2d_plan *p, ptrdiff_t items)
 {
     const double work = (double)g->batch * (double)g->out_channels * (double)g->out_height *
                         (double)g->out_width * (double)p->patch;
-    if (work < CONV2D_SERIAL_WORK || items < 2) return 1;
-    return items < p->threads ? (int)items : p->threads;
+    return cnnfast_threads_for(work, CONV2D_SERIAL_WORK, items);
 }
+
+/* Most images per block that still leave a block for every planned thread:
+ * each group's images are shared among ceil(plan_threads / groups) threads. */
+static ptrdiff_t conv2d_images_per_thread(const conv2d_geometry *g, const conv2d_plan *p)
+{
+    const ptrdiff_t share = (p->plan_threads + g->groups - 1) / g->groups;
+    return (g->batch + share - 1) / share;
+}
+
+/* Images whose patch matrices share one GEMM.  A small output plane makes a
+ * thin GEMM that BLAS runs far below its peak (LeNet-5's C3 has 100 columns
+ * per image, C5 one), so images are stacked side by side up to about
+ * CONV2D_TARGET_COLUMNS columns, at most max_images, and within the budget:
+ * per image and thread, `col_buffers` patch matrices and one output block. */
+static ptrdiff_t conv2d_block_images(const conv2d_geometry *g, const conv2d_plan *p,
+                                     size_t element_size, int col_buffers, size_t budget,
+                                     ptrdiff_t max_images)
+{
+    const ptrdiff_t out_plane = g->out_height * g->out_width;
+    /* A pointwise convolution reads its images in place: stacking them would
+     * add the copy it avoids (pw-1x1 measured 20 % slower stacked). */
+    if (out_plane >= CONV2D_MIN_COLUMNS || max_images < 2 || conv2d_is_pointwise(g)) return 1;
+    ptrdiff_t images = conv2d_min((CONV2D_TARGET_COLUMNS + out_plane - 1) / out_plane, max_images);
+    const size_t per_image = (size_t)(p->patch * col_buffers + p->group_out) * (size_t)out_plane *
+                             element_size * (size_t)p->plan_threads;
+    const size_t fit = budget / per_image;
+    if (fit < (size_t)images) images = (ptrdiff_t)fit;
+    return images < 1 ? 1 : images;
+}
+
 
 static void conv2d_plan_buffers(const conv2d_geometry *g, conv2d_plan *p)
 {
@@ -160,11 +166,8 @@ static conv2d_plan conv2d_plan_forward(const conv2d_geometry *g, size_t element_
 {
     conv2d_plan p = conv2d_plan_common(g, threads);
     const ptrdiff_t images = g->batch * g->groups;
-    /* Enough blocks to keep every thread busy: each group's images are shared
-     * among `share` threads. */
-    const ptrdiff_t share = (p.plan_threads + g->groups - 1) / g->groups;
-    p.block_images = conv2d_block_images(g, element_size, 1, p.plan_threads, budget,
-                                         (g->batch + share - 1) / share);
+    p.block_images = conv2d_block_images(g, &p, element_size, 1, budget,
+                                         conv2d_images_per_thread(g, &p));
     if (p.block_images > 1) {
         p.tile_rows = g->out_height;
     } else {
@@ -198,16 +201,15 @@ static conv2d_plan conv2d_plan_backward(const conv2d_geometry *g, size_t element
         p.slots = conv2d_weight_slots(images, element_size * (size_t)(g->out_channels * p.patch));
         max_images = (images + p.slots - 1) / p.slots;
     } else {
-        const ptrdiff_t share = (p.plan_threads + g->groups - 1) / g->groups;
-        max_images = (g->batch + share - 1) / share;
+        max_images = conv2d_images_per_thread(g, &p);
     }
-    p.block_images = conv2d_block_images(g, element_size, buffers, p.plan_threads, budget,
-                                         max_images);
+    p.block_images = conv2d_block_images(g, &p, element_size, buffers, budget, max_images);
     p.tile_rows = p.block_images > 1 ? g->out_height
                   : conv2d_tile_rows(g, element_size, conv2d_is_pointwise(g) ? 0 : buffers,
                                      p.plan_threads, budget, 1);
+    p.blocks = (g->batch + p.block_images - 1) / p.block_images;
     if (!want_weight)
-        p.slots = g->groups * ((g->batch + p.block_images - 1) / p.block_images);
+        p.slots = g->groups * p.blocks;
     conv2d_plan_buffers(g, &p);
     p.threads = conv2d_active_threads(g, &p, p.slots);
     return p;
@@ -222,8 +224,7 @@ static void conv2d_slot_images(const conv2d_geometry *g, const conv2d_plan *p, p
         *first = slot * images / p->slots;
         *last = (slot + 1) * images / p->slots;
     } else {
-        const ptrdiff_t blocks = (g->batch + p->block_images - 1) / p->block_images;
-        const ptrdiff_t grp = slot / blocks, begin = slot % blocks * p->block_images;
+        const ptrdiff_t grp = slot / p->blocks, begin = slot % p->blocks * p->block_images;
         *first = grp * g->batch + begin;
         *last = grp * g->batch + conv2d_min(begin + p->block_images, g->batch);
     }

@@ -38,16 +38,6 @@ static ptrdiff_t linear_block_rows(ptrdiff_t rows)
     return block < LINEAR_MAX_BLOCK_ROWS ? block : LINEAR_MAX_BLOCK_ROWS;
 }
 
-/* Threads for `work` multiply-adds spread over `blocks` blocks: one for small
- * work, never more than there are blocks to share out. */
-static int linear_threads(double work, ptrdiff_t blocks)
-{
-    int threads = cnnfast_get_num_threads();
-    if (work < (double)LINEAR_MIN_PARALLEL_WORK) threads = 1;
-    if ((ptrdiff_t)threads > blocks) threads = blocks < 1 ? 1 : (int)blocks;
-    return threads;
-}
-
 #define REAL float
 #define FN(name) name##_f32
 #define GEMM cnnfast_gemm_f32

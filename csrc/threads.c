@@ -51,6 +51,12 @@ int cnnfast_get_num_threads(void)
     return kernel_num_threads;
 }
 
+int cnnfast_threads_for(double work, double min_parallel_work, ptrdiff_t items)
+{
+    if (work < min_parallel_work || items < 2) return 1;
+    return items < kernel_num_threads ? (int)items : kernel_num_threads;
+}
+
 #define CNNFAST_STR2(x) #x
 #define CNNFAST_STR(x) CNNFAST_STR2(x)
 
