@@ -67,17 +67,13 @@ class Sequential(Layer):
             x = layer.forward(x, training)
         return x
 
-    def _backward(self, grad_y):
-        for layer in reversed(self._layers):
-            grad_y = layer.backward(grad_y)
+    def _backward(self, grad_y, input_grad=True):
+        for i in reversed(range(len(self._layers))):
+            grad_y = self._layers[i].backward(grad_y, input_grad=input_grad or i > 0)
         return grad_y
 
     def _backward_params(self, grad_y):
-        if not self._layers:
-            return
-        for layer in reversed(self._layers[1:]):
-            grad_y = layer.backward(grad_y)
-        self._layers[0].backward(grad_y, input_grad=False)
+        self._backward(grad_y, input_grad=False)
 
     def get_config(self):
         return {"layers": [serialize(layer) for layer in self._layers], "name": self.name}
