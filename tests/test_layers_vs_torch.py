@@ -12,6 +12,7 @@ nn = torch.nn
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 
 from cnnfast import layers as L  # noqa: E402
+from torch_twins import TorchResidual  # noqa: E402
 
 
 def rand(shape, seed=0):
@@ -38,16 +39,6 @@ class Lambda(nn.Module):
 
     def forward(self, x):
         return self.fn(x)
-
-
-class TorchResidual(nn.Module):
-    def __init__(self, block, shortcut=None):
-        super().__init__()
-        self.block = block
-        self.shortcut = shortcut
-
-    def forward(self, x):
-        return self.block(x) + (x if self.shortcut is None else self.shortcut(x))
 
 
 def torch_state(layer):

@@ -8,18 +8,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from cnnfast import models  # noqa: E402
-
-
-class TorchResidual(nn.Module):
-    """torch twin of cnnfast.layers.Residual: block(x) + (shortcut(x) or x)."""
-
-    def __init__(self, block, shortcut=None):
-        super().__init__()
-        self.block = block
-        self.shortcut = shortcut
-
-    def forward(self, x):
-        return self.block(x) + (x if self.shortcut is None else self.shortcut(x))
+from torch_twins import TorchResidual, one_torch_thread  # noqa: E402,F401  (autouse fixture)
 
 
 def torch_lenet5():
@@ -64,14 +53,6 @@ CASES = {
     "small_vgg": (models.small_vgg, torch_small_vgg),
     "resnet8": (models.resnet8, torch_resnet8),
 }
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def twins(name, dtype="float32"):

@@ -18,15 +18,7 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
 from cnnfast import losses, optim  # noqa: E402
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny problems; the machine's cores belong to the test run, not to torch's pool."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from torch_twins import one_torch_thread  # noqa: E402,F401  (autouse fixture)
 
 
 class Param:

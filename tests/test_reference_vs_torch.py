@@ -22,17 +22,11 @@ from cnnfast import reference as R
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
+from torch_twins import one_torch_thread  # noqa: E402,F401  (autouse fixture)
+
 N_RANDOM = 60
 RTOL64, ATOL64 = 1e-10, 1e-12
 RTOL32, ATOL32 = 1e-4, 1e-4
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def assert_close(actual, expected, dtype):
