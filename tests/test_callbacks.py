@@ -364,8 +364,10 @@ class CtrlC(Callback):
         if batch == self.at:
             self.weights_before = self.model.get_weights()
             for _ in range(self.times):
-                os.kill(os.getpid(), signal.SIGINT)
-                signal.sigtimedwait([], 0.01)  # the Python-level handler runs right after
+                # raise() delivers to this thread and raise_signal runs the Python-level
+                # handler before returning.  (os.kill(getpid(), SIGINT) would terminate
+                # the process on Windows, and macOS has no sigtimedwait.)
+                signal.raise_signal(signal.SIGINT)
 
     def on_batch_end(self, batch, logs=None):
         self.batches_ended.append(batch)

@@ -4,7 +4,8 @@ augmentation and batching.
 Nothing here touches the internet: downloads are served by an http.server on
 127.0.0.1 in a thread, and an autouse fixture makes any other URL fail.
 Tests that need the original MNIST files look for them in ../shared/data
-relative to the repository and skip cleanly when they are absent.
+relative to the repository (or $CNNFAST_SHARED_DATA, see shared_data.py) and
+skip cleanly when they are absent.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import SHARED_DATA as SHARED
 
 from cnnfast import datasets
 from cnnfast.datasets import (
@@ -44,7 +46,6 @@ from cnnfast.datasets import bundled
 from cnnfast.datasets import mnist as mnist_mod
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 HAVE_MNIST = all((SHARED / "mnist" / f.name).is_file() for f in datasets.MNIST.files.values())
 HAVE_FASHION = all((SHARED / "fashion-mnist" / f.name).is_file()
                    for f in datasets.FASHION_MNIST.files.values())
