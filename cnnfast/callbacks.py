@@ -22,6 +22,8 @@ import math
 import sys
 import warnings
 
+from ._checks import nonnegative_int, one_of, real
+
 __all__ = [
     "Callback",
     "CallbackList",
@@ -133,9 +135,7 @@ class History(Callback):
 
 def _resolve_mode(mode, monitor):
     """'min' | 'max' for ``monitor``; 'auto' means max for accuracies, min otherwise (as Keras)."""
-    if mode not in ("auto", "min", "max"):
-        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-    if mode == "auto":
+    if one_of("mode", mode, ("auto", "min", "max")) == "auto":
         return "max" if "acc" in monitor else "min"
     return mode
 
@@ -146,7 +146,7 @@ class _Monitor:
     def __init__(self, monitor, mode, min_delta=0.0):
         self.monitor = monitor
         self.mode = _resolve_mode(mode, monitor)
-        self.min_delta = abs(float(min_delta))
+        self.min_delta = abs(real("min_delta", min_delta))
         self.reset()
 
     def reset(self):
@@ -184,11 +184,9 @@ class EarlyStopping(Callback):
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, mode="auto", restore_best_weights=False,
                  verbose=0):
         super().__init__()
-        if int(patience) != patience or patience < 0:
-            raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
         self._monitor = _Monitor(monitor, mode, min_delta)
         self.monitor = monitor
-        self.patience = int(patience)
+        self.patience = nonnegative_int("patience", patience)
         self.restore_best_weights = bool(restore_best_weights)
         self.verbose = verbose
         self.wait = 0

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _checks, _kernels, reference
 
+# The functions only: tests iterate over this list.  BACKENDS is public too.
 __all__ = [
     "conv2d",
     "conv2d_backward",
@@ -34,13 +35,12 @@ __all__ = [
     "linear_backward",
 ]
 
+#: The implementations every function here (and every layer) can run on.
 BACKENDS = ("fast", "reference")
 
 
 def _is_reference(backend):
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    return backend == "reference"
+    return _checks.one_of("backend", backend, BACKENDS) == "reference"
 
 
 # ----------------------------------------------------------------- convolution
@@ -148,12 +148,8 @@ def max_pool2d_backward(grad_y, argmax, x_shape, backend="fast"):
     """
     if _is_reference(backend):
         return reference.max_pool2d_backward(grad_y, argmax, x_shape)
-    grad_y, argmax, x_shape = _checks.max_pool2d_backward_args(grad_y, argmax, x_shape)
-    n, c, h, w = x_shape
-    ho, wo = grad_y.shape[2:]
-    # The windows are unknown here: the kernel reads only the plane sizes.
-    g = _checks.PoolGeometry(n, c, h, w, ho, wo, (1, 1), (1, 1), (0, 0))
-    grad_x = np.empty(x_shape, dtype=grad_y.dtype)
+    grad_y, argmax, g = _checks.max_pool2d_backward_args(grad_y, argmax, x_shape)
+    grad_x = np.empty(g.input_shape, dtype=grad_y.dtype)
     _kernels.max_pool2d_backward(g, grad_y, argmax, grad_x)
     return grad_x
 

@@ -28,7 +28,7 @@ from . import layers as layers_module
 from . import losses as losses_module
 from . import optim
 from . import serialization
-from .layers import _validation as check
+from . import _checks as check
 
 __all__ = ["Sequential", "load_model"]
 
@@ -133,7 +133,7 @@ class Sequential(layers_module.Sequential):
                 raise ValueError(f"unknown metric {metric!r}; cnnfast knows 'accuracy'")
         self.metrics = ("accuracy",) if metrics else ()
         if clip_norm is not None:
-            clip_norm = check.real("clip_norm", clip_norm)
+            clip_norm = check.finite("clip_norm", clip_norm)
             if clip_norm <= 0:
                 raise ValueError(f"clip_norm must be > 0 or None, got {clip_norm}")
         self.clip_norm = clip_norm
@@ -356,7 +356,7 @@ class Sequential(layers_module.Sequential):
                 raise TypeError("validation_data must be a pair (x_val, y_val)")
             xv, yv = self._prepare_xy(*validation_data, x_name="validation_data[0]", y_name="validation_data[1]")
             return x, y, (xv, yv)
-        validation_split = check.real("validation_split", validation_split)
+        validation_split = check.finite("validation_split", validation_split)
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
         if validation_split == 0.0:

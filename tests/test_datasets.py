@@ -663,5 +663,7 @@ def test_iterate_minibatches_drop_last_and_checks():
     assert len(BatchIterator(x, batch_size=10, drop_last=True)) == 2
     with pytest.raises(ValueError, match="samples"):
         list(iterate_minibatches(x, np.arange(3), 5))
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
         list(iterate_minibatches(x, None, 0))
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
+        list(iterate_minibatches(x, None, 2.0))

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import operator
-
 import numpy as np
+
+from .._checks import positive_int
 
 __all__ = ["iterate_minibatches", "BatchIterator"]
 
 
 def _check(x, y, batch_size):
-    try:
-        batch_size = operator.index(batch_size)
-    except TypeError:
-        raise TypeError(f"batch_size must be an integer, got {type(batch_size).__name__}") from None
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    batch_size = positive_int("batch_size", batch_size, maximum=None)
     n = len(x)
     if y is not None and len(y) != n:
         raise ValueError(f"x has {n} samples but y has {len(y)}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _validation as check
+from .. import _checks as check
 from .base import Layer, Parameter, grad_buffer, register
 
 __all__ = ["ReLU", "LeakyReLU", "PReLU", "ELU", "Tanh", "Sigmoid", "Softmax", "ScaledTanh"]
@@ -47,7 +47,7 @@ class LeakyReLU(Layer):
 
     def __init__(self, negative_slope=0.01, name=None):
         super().__init__(name)
-        self.negative_slope = check.real("negative_slope", negative_slope)
+        self.negative_slope = check.finite("negative_slope", negative_slope)
 
     def _forward(self, x, training):
         slope = self.negative_slope
@@ -81,7 +81,7 @@ class PReLU(Layer):
         super().__init__(name)
         self.num_parameters = None if num_parameters is None else check.positive_int("num_parameters",
                                                                                       num_parameters)
-        self.init = check.real("init", init)
+        self.init = check.finite("init", init)
         # Per channel: the channel axis must exist and keep its size.
         if self.num_parameters is None or self.num_parameters > 1:
             self._min_input_ndim = 1
@@ -131,7 +131,7 @@ class ELU(Layer):
 
     def __init__(self, alpha=1.0, name=None):
         super().__init__(name)
-        self.alpha = check.real("alpha", alpha)
+        self.alpha = check.finite("alpha", alpha)
 
     def _forward(self, x, training):
         # expm1 only of the non-positive part: no overflow for large x.
@@ -179,8 +179,8 @@ class ScaledTanh(Layer):
 
     def __init__(self, amplitude=1.7159, slope=2.0 / 3.0, name=None):
         super().__init__(name)
-        self.amplitude = check.real("amplitude", amplitude)
-        self.slope = check.real("slope", slope)
+        self.amplitude = check.finite("amplitude", amplitude)
+        self.slope = check.finite("slope", slope)
         if self.amplitude == 0.0:
             raise ValueError("amplitude must be non-zero")
 

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _validation as check
+from .. import _checks as check
+from ..functional import BACKENDS
 
 __all__ = ["Parameter", "Layer", "register", "serialize", "deserialize", "BACKENDS"]
-
-BACKENDS = ("fast", "reference")
 
 
 class Parameter:
@@ -146,7 +145,7 @@ class Layer:
         np.random.default_rng(0), an int -> np.random.default_rng(int)).
         Building again re-initialises the parameters.
         """
-        input_shape = check.shape("input_shape", input_shape)
+        input_shape = check.batch_free_shape("input_shape", input_shape)
         self._check_ndim(input_shape, f"input_shape {input_shape} (batch dimension excluded)")
         self.output_shape(input_shape)  # refuses impossible shapes before any allocation
         self._build(input_shape, _generator(rng))
@@ -344,9 +343,7 @@ class Layer:
 
     def set_backend(self, backend):
         """Use ``backend`` ("fast" or "reference") here and in every child.  Returns self."""
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        self.backend = backend
+        self.backend = check.one_of("backend", backend, BACKENDS)
         for _, child in self.named_children():
             child.set_backend(backend)
         return self

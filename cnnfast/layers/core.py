@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .. import functional as F
-from . import _validation as check
+from .. import _checks as check
 from . import initializers
 from .base import Layer, Parameter, register
 
@@ -29,12 +29,7 @@ class Dense(Layer):
         super().__init__(name)
         self.units = check.positive_int("units", units)
         self.use_bias = check.boolean("use_bias", use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        self._kernel_init = initializers.get(kernel_initializer)
-        self._bias_init = initializers.get(bias_initializer)
-        self.weight = None
-        self.bias = None
+        initializers.attach(self, kernel_initializer, bias_initializer)
 
     def output_shape(self, input_shape):
         """(in_features,) -> (units,)."""
@@ -68,8 +63,7 @@ class Dense(Layer):
         return {
             "units": self.units,
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.config_value("kernel_initializer", self.kernel_initializer),
-            "bias_initializer": initializers.config_value("bias_initializer", self.bias_initializer),
+            **initializers.config(self),
             "name": self.name,
         }
 
@@ -107,7 +101,7 @@ class Dropout(Layer):
 
     def __init__(self, rate, name=None):
         super().__init__(name)
-        rate = check.real("rate", rate)
+        rate = check.finite("rate", rate)
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"rate must be in [0, 1), got {rate!r}")
         self.rate = rate

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-__all__ = ["fans", "get", "torch_default", "he_uniform", "he_normal", "glorot_uniform", "glorot_normal",
+__all__ = ["fans", "get", "attach", "config", "torch_default", "he_uniform", "he_normal", "glorot_uniform", "glorot_normal",
            "zeros", "ones", "NAMES"]
 
 
@@ -107,3 +107,24 @@ def config_value(name, identifier):
     if isinstance(identifier, str):
         return identifier
     raise TypeError(f"{name}={identifier!r} is a callable: only initializer names can be serialized")
+
+
+def attach(layer, kernel_initializer, bias_initializer):
+    """Give a layer with a ``weight`` and a ``bias`` its two initializers.
+
+    Sets ``kernel_initializer`` and ``bias_initializer`` (as given, for the
+    config), the resolved callables ``_kernel_init`` and ``_bias_init``, and
+    ``weight = bias = None`` until the layer is built.
+    """
+    layer.kernel_initializer = kernel_initializer
+    layer.bias_initializer = bias_initializer
+    layer._kernel_init = get(kernel_initializer)
+    layer._bias_init = get(bias_initializer)
+    layer.weight = None
+    layer.bias = None
+
+
+def config(layer):
+    """The ``kernel_initializer`` and ``bias_initializer`` entries of ``layer``'s config."""
+    return {"kernel_initializer": config_value("kernel_initializer", layer.kernel_initializer),
+            "bias_initializer": config_value("bias_initializer", layer.bias_initializer)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _validation as check
+from .. import _checks as check
 from .base import Layer, Parameter, grad_buffer, register
 
 __all__ = ["BatchNorm1D", "BatchNorm2D"]
@@ -33,10 +33,10 @@ class _BatchNorm(Layer):
 
     def __init__(self, momentum=0.1, eps=1e-5, freeze_statistics=False, name=None):
         super().__init__(name)
-        self.momentum = check.real("momentum", momentum)
+        self.momentum = check.finite("momentum", momentum)
         if not 0.0 <= self.momentum <= 1.0:
             raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
-        self.eps = check.real("eps", eps)
+        self.eps = check.finite("eps", eps)
         if self.eps <= 0.0:
             raise ValueError(f"eps must be > 0, got {eps!r}")
         self.freeze_statistics = check.boolean("freeze_statistics", freeze_statistics)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _checks as check
+from .. import _geometry
 from .. import functional as F
-from . import _validation as check
 from . import initializers
 from .base import Layer, Parameter, grad_buffer, register
 
@@ -23,17 +24,16 @@ class _Pool2D(Layer):
         self.stride = self.pool_size if stride is None else check.pair("stride", stride, 1)
         self._stride_given = stride is not None
         self.padding = check.pair("padding", padding, 0)
-        for axis in range(2):
-            if 2 * self.padding[axis] > self.pool_size[axis]:
-                raise ValueError(f"padding {self.padding} must be at most half of pool_size {self.pool_size}")
+        _geometry.check_pool_padding(self.padding, self.pool_size, "pool_size")
 
     def output_shape(self, input_shape):
         """(C, H, W) -> (C, Ho, Wo), Ho = (H + 2 * padding - pool) // stride + 1."""
         self._check_ndim(input_shape, f"input_shape {tuple(input_shape)} (batch dimension excluded)")
-        out = [check.window_output(kind, input_shape[1 + axis], self.pool_size[axis], self.stride[axis],
-                                   2 * self.padding[axis], input_shape, f"{self._label()} pool {self.pool_size}")
-               for axis, kind in ((0, "height"), (1, "width"))]
-        return (input_shape[0], out[0], out[1])
+        return (input_shape[0], *(
+            _geometry.output_size(input_shape[1 + axis], self.pool_size[axis], self.stride[axis],
+                                  self.padding[axis], axis=kind, what=f"{self._label()} pool {self.pool_size}",
+                                  input_shape=input_shape)
+            for axis, kind in enumerate(("height", "width"))))
 
     def get_config(self):
         return {"pool_size": list(self.pool_size),
@@ -130,12 +130,7 @@ class Subsampling2D(_Pool2D):
 
     def __init__(self, pool_size=2, kernel_initializer="ones", bias_initializer="zeros", name=None):
         super().__init__(pool_size, None, 0, name)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        self._kernel_init = initializers.get(kernel_initializer)
-        self._bias_init = initializers.get(bias_initializer)
-        self.weight = None
-        self.bias = None
+        initializers.attach(self, kernel_initializer, bias_initializer)
 
     def _build(self, input_shape, rng):
         channels = input_shape[0]
@@ -161,7 +156,4 @@ class Subsampling2D(_Pool2D):
                                      backend=self.backend)
 
     def get_config(self):
-        return {"pool_size": list(self.pool_size),
-                "kernel_initializer": initializers.config_value("kernel_initializer", self.kernel_initializer),
-                "bias_initializer": initializers.config_value("bias_initializer", self.bias_initializer),
-                "name": self.name}
+        return {"pool_size": list(self.pool_size), **initializers.config(self), "name": self.name}

@@ -23,7 +23,8 @@ import math
 
 import numpy as np
 
-from ._validate import checked_grad, nonnegative, parameter_list, real
+from .._checks import nonnegative, real
+from ._params import checked_grad, parameter_list
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW"]
 
@@ -204,9 +205,9 @@ class SGD(Optimizer):
     def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0):
         super().__init__(params, lr)
-        self.momentum = nonnegative("momentum value", momentum)
+        self.momentum = nonnegative("momentum", momentum)
         self.dampening = real("dampening", dampening)
-        self.weight_decay = nonnegative("weight_decay value", weight_decay)
+        self.weight_decay = nonnegative("weight_decay", weight_decay)
         self.nesterov = bool(nesterov)
         if self.nesterov and (self.momentum <= 0.0 or self.dampening != 0.0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
@@ -256,10 +257,10 @@ class Adagrad(Optimizer):
     def __init__(self, params, lr: float = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10):
         super().__init__(params, lr)
-        self.lr_decay = nonnegative("lr_decay value", lr_decay)
-        self.weight_decay = nonnegative("weight_decay value", weight_decay)
+        self.lr_decay = nonnegative("lr_decay", lr_decay)
+        self.weight_decay = nonnegative("weight_decay", weight_decay)
         self.initial_accumulator_value = nonnegative("initial_accumulator_value", initial_accumulator_value)
-        self.eps = nonnegative("epsilon value", eps)
+        self.eps = nonnegative("eps", eps)
         self._scratch_arrays = ("tmp", "decayed") if self.weight_decay != 0.0 else ("tmp",)
 
     def _init_state(self, data, state):
@@ -304,8 +305,8 @@ class Adadelta(Optimizer):
         self.rho = real("rho", rho)
         if not 0.0 <= self.rho <= 1.0:
             raise ValueError(f"Invalid rho value: {self.rho} (must be in [0, 1])")
-        self.eps = nonnegative("epsilon value", eps)
-        self.weight_decay = nonnegative("weight_decay value", weight_decay)
+        self.eps = nonnegative("eps", eps)
+        self.weight_decay = nonnegative("weight_decay", weight_decay)
         self._scratch_arrays = ("tmp", "delta", "decayed") if self.weight_decay != 0.0 else ("tmp", "delta")
 
     def _update(self, data, grad, state, scratch):
@@ -352,10 +353,10 @@ class RMSprop(Optimizer):
     def __init__(self, params, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
         super().__init__(params, lr)
-        self.alpha = nonnegative("alpha value", alpha)
-        self.eps = nonnegative("epsilon value", eps)
-        self.weight_decay = nonnegative("weight_decay value", weight_decay)
-        self.momentum = nonnegative("momentum value", momentum)
+        self.alpha = nonnegative("alpha", alpha)
+        self.eps = nonnegative("eps", eps)
+        self.weight_decay = nonnegative("weight_decay", weight_decay)
+        self.momentum = nonnegative("momentum", momentum)
         self.centered = bool(centered)
         self._state_arrays = (
             ("square_avg",)
@@ -434,8 +435,8 @@ class Adam(Optimizer):
                  weight_decay: float = 0.0, amsgrad: bool = False):
         super().__init__(params, lr)
         self.betas = _betas(betas)
-        self.eps = nonnegative("epsilon value", eps)
-        self.weight_decay = nonnegative("weight_decay value", weight_decay)
+        self.eps = nonnegative("eps", eps)
+        self.weight_decay = nonnegative("weight_decay", weight_decay)
         self.amsgrad = bool(amsgrad)
         self._state_arrays = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if self.amsgrad else ())
         coupled = self.weight_decay != 0.0 and not self._decoupled_weight_decay

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from ._validate import nonnegative, nonnegative_int, positive_int
+from .._checks import nonnegative, nonnegative_int, one_of, positive_int
 
 __all__ = ["LRScheduler", "StepLR", "CosineAnnealingLR", "ReduceLROnPlateau"]
 
@@ -131,15 +131,11 @@ class ReduceLROnPlateau:
                  threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
                  min_lr: float = 0.0, eps: float = 1e-8):
         self.optimizer = _checked_optimizer(optimizer)
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        self.mode = one_of("mode", mode, ("min", "max"))
+        self.threshold_mode = one_of("threshold_mode", threshold_mode, ("rel", "abs"))
         self.factor = nonnegative("factor", factor)
         if self.factor >= 1.0:
             raise ValueError(f"factor should be < 1.0, got {self.factor}")
-        self.mode = mode
-        self.threshold_mode = threshold_mode
         self.threshold = nonnegative("threshold", threshold)
         self.patience = nonnegative_int("patience", patience)
         self.cooldown = nonnegative_int("cooldown", cooldown)

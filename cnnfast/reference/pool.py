@@ -80,13 +80,12 @@ def max_pool2d_backward(grad_y, argmax, x_shape):
     windows can pick the same winner, whose gradients then add up, hence
     ``np.add.at`` (plain fancy-index assignment would keep only one).
     """
-    grad_y, argmax, x_shape = _checks.max_pool2d_backward_args(grad_y, argmax, x_shape)
-    n, c, h, w = x_shape
-    planes, per_plane = n * c, grad_y.shape[2] * grad_y.shape[3]
-    grad_x = np.zeros((planes, h * w), grad_y.dtype)
+    grad_y, argmax, g = _checks.max_pool2d_backward_args(grad_y, argmax, x_shape)
+    planes, per_plane = g.batch * g.channels, g.out_height * g.out_width
+    grad_x = np.zeros((planes, g.in_height * g.in_width), grad_y.dtype)
     rows = np.arange(planes)[:, None]
     np.add.at(grad_x, (rows, argmax.reshape(planes, per_plane)), grad_y.reshape(planes, per_plane))
-    return grad_x.reshape(x_shape)
+    return grad_x.reshape(g.input_shape)
 
 
 # ------------------------------------------------------------------ average
