@@ -451,9 +451,7 @@ class Sequential(layers_module.Sequential):
         weights = list(weights)
         if len(weights) != len(state):
             raise ValueError(f"set_weights got {len(weights)} arrays, the model has {len(state)}: {list(state)}")
-        arrays = {key: np.asarray(w) for key, w in zip(state, weights)}
-        serialization.check_arrays_match(state, arrays, "the list given to set_weights")
-        self.load_state_dict(arrays)
+        self._load_state(dict(zip(state, weights)), True, "the list given to set_weights")
 
     def get_config(self):
         """JSON-able description of the architecture, dtype, seed and input shape (no weights)."""
@@ -500,8 +498,7 @@ class Sequential(layers_module.Sequential):
             if self.input_shape is None and stored is None:
                 self._require_built("load_weights")
             self.build(self.input_shape if self.input_shape is not None else tuple(stored))
-        serialization.check_arrays_match(self.state_dict(), arrays, f"weights file {str(path)!r}")
-        self.load_state_dict(arrays)
+        self._load_state(arrays, True, f"weights file {str(path)!r}")
 
 
 def _frozen_count(layer):
@@ -573,6 +570,5 @@ def load_model(path):
         raise ValueError(f"{str(path)!r}: cannot rebuild the architecture stored in the file: {e}") from e
     if not model.built:
         raise ValueError(f"{str(path)!r}: the stored architecture has no input shape")
-    serialization.check_arrays_match(model.state_dict(), arrays, f"model file {str(path)!r}")
-    model.load_state_dict(arrays)
+    model._load_state(arrays, True, f"model file {str(path)!r}")
     return model

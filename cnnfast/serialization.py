@@ -35,7 +35,6 @@ __all__ = [
     "HEADER_KEY",
     "write_archive",
     "read_archive",
-    "check_arrays_match",
 ]
 
 FORMAT_NAME = "cnnfast"
@@ -179,27 +178,3 @@ def _parse_header(path, raw):
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise ValueError(f"{path!r}: header 'keys' must be a list of array names, got {keys!r}")
     return header
-
-
-def check_arrays_match(expected, arrays, source):
-    """Check that ``arrays`` fits a model whose state dict is ``expected`` (both name -> ndarray).
-
-    Raises ``ValueError`` naming ``source`` (a file name or argument) and, for
-    the first offending array, the layer key, the model's shape and the shape
-    found; missing and unexpected keys are listed.  Dtypes may differ (the
-    values are converted when copied in), shapes may not.
-    """
-    missing = [k for k in expected if k not in arrays]
-    unexpected = [k for k in arrays if k not in expected]
-    if missing or unexpected:
-        raise ValueError(
-            f"{source} does not match the model's architecture: missing keys {missing},"
-            f" unexpected keys {unexpected}"
-        )
-    for key, want in expected.items():
-        got = np.shape(arrays[key])
-        if got != want.shape:
-            raise ValueError(
-                f"{source} does not match the model's architecture: {key!r} has shape {got} there,"
-                f" the model's {key!r} has shape {want.shape}"
-            )

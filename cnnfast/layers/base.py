@@ -296,15 +296,24 @@ class Layer:
         a ValueError naming the key and both shapes; with ``strict``, missing
         or unexpected keys are a ValueError listing them.
         """
+        self._load_state(state, strict, "state_dict")
+
+    def _load_state(self, state, strict, source):
+        """:meth:`load_state_dict` with ``source`` (say, a file name) named in the errors.
+
+        The one routine that matches a state dict against this layer's: the
+        model's ``set_weights``, ``load_weights`` and ``load_model`` go through it too.
+        """
         if not hasattr(state, "items"):
             raise TypeError(f"state must be a dict of arrays, got {type(state).__name__}")
         targets = dict(self._named_state())
+        owner = self._label()
         if strict:
             missing = [k for k in targets if k not in state]
             unexpected = [k for k in state if k not in targets]
             if missing or unexpected:
-                hint = "" if self.built else " (the layer is not built yet: build it or call it on an input first)"
-                raise ValueError(f"{self._label()}: state_dict mismatch{hint}; missing keys {missing}, "
+                hint = "" if self.built else " (it is not built yet: build it or call it on an input first)"
+                raise ValueError(f"{source} does not match {owner}{hint}: missing keys {missing}, "
                                  f"unexpected keys {unexpected}")
         pending = []
         for key, target in targets.items():
@@ -315,9 +324,11 @@ class Layer:
                 value = value.detach().cpu().numpy()
             value = np.asarray(value)
             if value.shape != target.shape:
-                raise ValueError(f"{self._label()}: {key!r} expects shape {target.shape}, got {value.shape}")
+                raise ValueError(f"{source} does not match {owner}: {key!r} has shape {value.shape} there, "
+                                 f"{owner}'s has shape {target.shape}")
             if not np.can_cast(value.dtype, target.dtype, casting="same_kind"):
-                raise TypeError(f"{self._label()}: {key!r} expects dtype {target.dtype}, got {value.dtype}")
+                raise TypeError(f"{source}: {key!r} has dtype {value.dtype}, {owner}'s {key!r} has dtype "
+                                f"{target.dtype}")
             pending.append((target, value))
         for target, value in pending:
             np.copyto(target, value, casting="same_kind")
