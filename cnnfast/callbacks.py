@@ -32,6 +32,7 @@ __all__ = [
     "ModelCheckpoint",
     "LearningRateScheduler",
     "ProgressBar",
+    "format_logs",
 ]
 
 
@@ -302,8 +303,19 @@ class LearningRateScheduler(Callback):
             print(f"Epoch {epoch + 1}: learning rate set to {lr:.6g}")
 
 
-def _format_metrics(logs):
-    """'loss 0.1234 | accuracy 97.50% | ...' for the keys present in ``logs``."""
+def format_logs(logs):
+    """One line of metrics: ``"loss 0.1234 | accuracy 97.50% | ... | 6100 images/s"``.
+
+    Parameters
+    ----------
+    logs : dict
+        Epoch or evaluation logs; ``loss``, ``accuracy``, ``val_loss``,
+        ``val_accuracy`` and ``images_per_sec`` are shown when present.
+
+    Returns
+    -------
+    str
+    """
     parts = []
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         if key in logs:
@@ -319,8 +331,14 @@ class ProgressBar(Callback):
 
     ``fit(verbose=1)`` adds ``ProgressBar()``; ``fit(verbose=2)`` adds
     ``ProgressBar(per_batch=False)``, which prints one line per epoch and no bar
-    (for logs).  Output goes to ``file`` (default: ``sys.stdout`` at the time
-    training starts).  Without tqdm installed it falls back to one line per epoch.
+    (for logs).
+
+    Parameters
+    ----------
+    per_batch : bool
+        A bar updated after every batch (True), or one line per epoch.
+    file : file object, optional
+        Where the output goes (default: ``sys.stdout`` at the time training starts).
     """
 
     def __init__(self, per_batch=True, file=None):
@@ -339,11 +357,8 @@ class ProgressBar(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if not self.per_batch:
             return
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            self.per_batch = False
-            return
+        from tqdm.auto import tqdm  # a dependency; imported when a bar is first shown (it is slow to import)
+
         self._bar = tqdm(total=self.params.get("steps"), desc=self._epoch_label(epoch), unit="batch",
                          file=self._out, leave=True, dynamic_ncols=True)
 
@@ -362,7 +377,7 @@ class ProgressBar(Callback):
         self._bar.update(1)
 
     def on_epoch_end(self, epoch, logs=None):
-        summary = _format_metrics(logs or {})
+        summary = format_logs(logs or {})
         if self._bar is not None:
             self._bar.set_postfix_str(summary, refresh=False)
             self._bar.close()

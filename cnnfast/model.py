@@ -404,7 +404,7 @@ class Sequential(layers_module.Sequential):
         if self.metrics:
             result["accuracy"] = correct / len(x)
         if verbose:
-            print(callbacks_module._format_metrics(result), flush=True)
+            print(callbacks_module.format_logs(result), flush=True)
         return result
 
     # ------------------------------------------------------------------ summary
