@@ -2,9 +2,11 @@
 
 Layers of one idea each, data flowing one way::
 
-    Sequential (model: fit/evaluate/predict/save)  -> cnnfast.layers -> cnnfast.functional
+    Sequential (layers + predict/save)  -> cnnfast.layers -> cnnfast.functional
+      + cnnfast.training (compile/fit/evaluate: data, step, loop, metrics)
     cnnfast.functional  ->  cnnfast._kernels (Cython)  ->  csrc/ (C99 + OpenMP + BLAS)
     cnnfast.reference      plain-NumPy twins of every function: the oracle
+    cnnfast._checks, cnnfast._geometry: the argument checks and the window arithmetic of all of them
 
 Also: ``losses``, ``optim`` (optimizers, schedules, clipping), ``callbacks``,
 ``models`` (lenet5, small_vgg, resnet8/20), ``datasets`` (MNIST loaders, the
@@ -28,8 +30,9 @@ from ._runtime import (  # noqa: E402  (loads BLAS before any kernel can run)
 )
 from . import functional, reference  # noqa: E402
 from . import callbacks, datasets, layers, losses, models, optim  # noqa: E402
+from . import training  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
-from .model import Sequential, load_model  # noqa: E402
+from .layers.sequential import Sequential, load_model  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -41,6 +44,7 @@ __all__ = [
     "callbacks",
     "models",
     "datasets",
+    "training",
     "Sequential",
     "load_model",
     "gradcheck",

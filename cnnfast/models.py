@@ -17,7 +17,7 @@ with the same children in the same order (a ``Residual`` is a module with ``bloc
 from __future__ import annotations
 
 from . import layers as L
-from .model import Sequential
+from .layers import Sequential
 
 __all__ = ["lenet5", "small_vgg", "resnet8", "resnet20"]
 

@@ -381,6 +381,13 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
+def checked_layer(value, what):
+    """``value`` when it is a :class:`Layer`, else TypeError naming ``what``."""
+    if not isinstance(value, Layer):
+        raise TypeError(f"{what} must be a cnnfast.layers.Layer, got {type(value).__name__}")
+    return value
+
+
 def _generator(rng):
     if rng is None:
         return np.random.default_rng(0)
