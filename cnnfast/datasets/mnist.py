@@ -6,8 +6,8 @@ The data directory is the ``path`` argument, else ``$CNNFAST_DATA``, else
 ``~/.cache/cnnfast``.  In it each file may sit in the dataset's own
 sub-directory or directly, so both of these work::
 
-    load_mnist("/work/shared/data")          # .../mnist/train-images-idx3-ubyte.gz
-    load_mnist("/work/shared/data/mnist")    # .../train-images-idx3-ubyte.gz
+    load_mnist("~/data")          # ~/data/mnist/train-images-idx3-ubyte.gz
+    load_mnist("~/data/mnist")    # ~/data/mnist/train-images-idx3-ubyte.gz
 
 MNIST and Fashion-MNIST use the same file names, which is why downloads always
 go to the sub-directory (``<dir>/mnist/`` or ``<dir>/fashion-mnist/``).
