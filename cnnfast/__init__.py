@@ -14,6 +14,8 @@ bundled subset, augmentation), ``gradcheck``.
 Threads: ``set_num_threads``/``get_num_threads`` (from ``OMP_NUM_THREADS``).
 """
 
+# The order matters: __version__ first, then _runtime (it loads BLAS), then the rest.
+# isort: off
 from importlib.metadata import PackageNotFoundError, version as _version
 
 try:
@@ -33,6 +35,8 @@ from . import callbacks, datasets, layers, losses, models, optim  # noqa: E402
 from . import training  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
 from .layers.sequential import Sequential, load_model  # noqa: E402
+
+# isort: on
 
 __all__ = [
     "__version__",

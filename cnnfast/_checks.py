@@ -296,8 +296,7 @@ def conv2d_backward_args(grad_y, x, weight, stride, padding, dilation, groups):
 
 
 def _transposed(x, weight, stride, padding, output_padding, groups, dilation):
-    """Geometry of the convolution whose input gradient is this transposed
-    convolution: its input is the transposed output, its output is ``x``."""
+    """Geometry of the adjoint convolution (its input is the transposed output, its output ``x``)."""
     _input(x, 1)
     _conv_weight("weight", weight, "(in_channels, out_channels // groups, kh, kw)")
     stride, padding = pair("stride", stride, 1), pair("padding", padding, 0)
@@ -308,8 +307,7 @@ def _transposed(x, weight, stride, padding, output_padding, groups, dilation):
 
 
 def conv_transpose2d_args(x, weight, bias, stride, padding, output_padding, groups, dilation):
-    """Checked ``(x, weight, bias, geometry)`` for ``conv_transpose2d``; the
-    geometry is that of the adjoint convolution (input = this output)."""
+    """Checked ``(x, weight, bias, geometry)`` for ``conv_transpose2d``; the geometry is the adjoint convolution's."""
     x, weight, bias = float_arrays(x=x, weight=weight, bias=bias)
     geometry = _transposed(x, weight, stride, padding, output_padding, groups, dilation)
     _bias(bias, geometry.in_channels, weight)
@@ -330,7 +328,7 @@ def conv_transpose2d_backward_args(grad_y, x, weight, stride, padding, output_pa
 
 
 def _linear_operands(x, weight):
-    """x (N, in) and weight (out, in) with non-zero feature sizes and matching in."""
+    """X (N, in) and weight (out, in) with non-zero feature sizes and matching in."""
     _input(x, 1, 2, "(N, in_features)")
     _ndim("weight", weight, 2, "(out_features, in_features)")
     if min(weight.shape) == 0:

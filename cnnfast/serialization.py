@@ -55,11 +55,18 @@ _NPY_MAGIC = b"\x93NUMPY"
 
 
 def write_archive(path, arrays, header):
-    """Atomically write ``arrays`` (name -> ndarray) and ``header`` (JSON-able dict) to ``path``.
+    """Atomically write ``arrays`` and ``header`` to ``path``.
 
-    ``path`` is used exactly as given (no ``.npz`` is appended).  The header gets
-    ``format``, ``version`` and ``keys`` (the array names, in order) added.
     On any error the destination is left as it was and the temporary file is removed.
+
+    Parameters
+    ----------
+    path : str or path
+        Used exactly as given (no ``.npz`` is appended).
+    arrays : dict of str to ndarray
+    header : dict
+        JSON-able; ``format``, ``version`` and ``keys`` (the array names, in
+        order) are added.
     """
     path = os.fspath(path)
     for name in arrays:
@@ -105,13 +112,26 @@ def _fsync_directory(directory):
 
 
 def read_archive(path):
-    """Read a cnnfast archive -> ``(header: dict, arrays: dict[name, ndarray])``.
+    """Read a cnnfast archive.
 
-    ``arrays`` is in the order the header lists them.  Raises ``FileNotFoundError``
-    when ``path`` does not exist and ``ValueError`` for anything that is not an
-    intact cnnfast archive (empty, truncated, random bytes, pickled objects,
-    a plain ``.npy``, a header that is missing, unreadable or from a newer
-    version, arrays missing or extra).
+    Parameters
+    ----------
+    path : str or path
+
+    Returns
+    -------
+    header : dict
+    arrays : dict of str to ndarray
+        In the order the header lists them.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ValueError
+        For anything that is not an intact cnnfast archive (empty, truncated,
+        random bytes, pickled objects, a plain ``.npy``, a header that is
+        missing, unreadable or from a newer version, arrays missing or extra).
     """
     path = os.fspath(path)
     size = os.path.getsize(path)  # FileNotFoundError says which path

@@ -11,13 +11,26 @@ import sys
 
 
 def add_arguments(parser):
-    """The ``config`` command's options."""
+    """Add the ``config`` command's options to ``parser`` (an argparse parser)."""
     parser.add_argument("--require-openmp", action="store_true",
                         help="exit with status 1 if the kernels were built without OpenMP")
 
 
 def main(args, argv=None):
-    """Run ``cnnfast config`` for parsed ``args``; returns the exit status."""
+    """Run ``cnnfast config``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        From the parser :func:`add_arguments` filled.
+    argv : list of str, optional
+        The command line (unused here).
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
     from . import _kernels
     from ._runtime import show_config
 

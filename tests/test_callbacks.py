@@ -3,7 +3,6 @@ progress output, and Ctrl-C (KeyboardInterrupt) during fit."""
 
 import os
 import signal
-import sys
 
 import numpy as np
 import pytest

@@ -32,6 +32,7 @@ from cnnfast.datasets import (
     DatasetSpec,
     FileSpec,
     ImageDataGenerator,
+    bundled,
     iterate_minibatches,
     load_fashion_mnist,
     load_idx_dataset,
@@ -40,7 +41,6 @@ from cnnfast.datasets import (
     parse_idx,
     read_idx,
 )
-from cnnfast.datasets import bundled
 from cnnfast.datasets import mnist as mnist_mod
 
 REPO = Path(__file__).resolve().parents[1]

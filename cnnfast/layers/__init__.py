@@ -13,7 +13,7 @@ and the model (as in Keras): it gets its training verbs from :mod:`cnnfast.train
 """
 
 from . import initializers
-from .activations import ELU, PReLU, ReLU, LeakyReLU, ScaledTanh, Sigmoid, Softmax, Tanh
+from .activations import ELU, LeakyReLU, PReLU, ReLU, ScaledTanh, Sigmoid, Softmax, Tanh
 from .base import BACKENDS, Layer, Parameter, deserialize, register, serialize
 from .containers import Residual
 from .conv import Conv2D, Conv2DTranspose

@@ -1,4 +1,4 @@
-"""Residual: y = block(x) + shortcut(x).  (The other container, Sequential, is in :mod:`.sequential`.)"""
+"""The Residual container: y = block(x) + shortcut(x) (the other container, Sequential, is in :mod:`.sequential`)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,21 @@ class Residual(Layer):
     """y = block(x) + shortcut(x), or block(x) + x when shortcut is None.
 
     x (N, *input_shape) -> y (N, *block.output_shape(input_shape)); the
-    shortcut's output (or x) must have the same shape.  Children are named
-    "block" and "shortcut" (torch: a module with attributes ``block`` and
-    ``shortcut``).  A ResNet basic block is
+    shortcut's output (or x) must have the same shape.  A ResNet basic block is
     ``Residual(Sequential([Conv2D, BatchNorm2D, ReLU, Conv2D, BatchNorm2D]))``
     followed by ReLU.
+
+    Parameters
+    ----------
+    block : Layer
+    shortcut : Layer, optional
+        None is the identity.
+    name : str, optional
+
+    Notes
+    -----
+    The children are named "block" and "shortcut" (torch: a module with
+    attributes ``block`` and ``shortcut``).
     """
 
     def __init__(self, block, shortcut=None, name=None):
@@ -25,7 +35,7 @@ class Residual(Layer):
         self.shortcut = None if shortcut is None else checked_layer(shortcut, "shortcut")
 
     def output_shape(self, input_shape):
-        """block's output shape; ValueError when the shortcut's differs."""
+        """The block's output shape; ValueError when the shortcut's differs."""
         block_shape = tuple(self.block.output_shape(input_shape))
         if self.shortcut is None:
             shortcut_shape, what = tuple(input_shape), "the identity shortcut"
@@ -58,18 +68,20 @@ class Residual(Layer):
         return grad_x + side
 
     def __repr__(self):
-        parts = [f"  (block): " + repr(self.block).replace("\n", "\n  ")]
+        parts = ["  (block): " + repr(self.block).replace("\n", "\n  ")]
         if self.shortcut is not None:
-            parts.append(f"  (shortcut): " + repr(self.shortcut).replace("\n", "\n  "))
+            parts.append("  (shortcut): " + repr(self.shortcut).replace("\n", "\n  "))
         return f"{type(self).__name__}(\n" + "\n".join(parts) + "\n)"
 
     def get_config(self):
+        """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
         return {"block": serialize(self.block),
                 "shortcut": None if self.shortcut is None else serialize(self.shortcut),
                 "name": self.name}
 
     @classmethod
     def from_config(cls, config):
+        """A new, unbuilt Residual from :meth:`get_config`'s dict (the branches deserialized)."""
         config = dict(config)
         config["block"] = deserialize(config["block"])
         if config.get("shortcut") is not None:

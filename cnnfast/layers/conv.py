@@ -55,6 +55,7 @@ class _ConvBase(Layer):
             self.bias.grad = grad_b
 
     def get_config(self):
+        """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
         return {
             "filters": self.filters,
             "kernel_size": list(self.kernel_size),
@@ -72,13 +73,28 @@ class _ConvBase(Layer):
 class Conv2D(_ConvBase):
     """2-D convolution (cross-correlation, as torch.nn.Conv2d).
 
-    x (N, C, H, W) -> y (N, filters, Ho, Wo),
-    Ho = (H + pad_top + pad_bottom - dilation * (kh - 1) - 1) // stride + 1.
-    Parameters: ``weight`` (filters, C // groups, kh, kw), ``bias`` (filters,).
-    ``padding``: an int or (ph, pw) pair (both sides), "valid" (= 0) or
-    "same" (Ho = H, Wo = W; stride 1 only, as in torch; for an even kernel
-    the extra row/column goes to the bottom/right, as in torch).
+    x (N, C, H, W) -> y (N, filters, Ho, Wo) with
+    ``Ho = (H + pad_top + pad_bottom - dilation * (kh - 1) - 1) // stride + 1``;
     C is inferred from the first input.
+
+    Parameters
+    ----------
+    filters : int
+    kernel_size, stride, dilation : int or (int, int)
+    padding : int, (int, int), "valid" or "same"
+        Both sides; "valid" is 0; "same" keeps H and W (stride 1 only, and for
+        an even kernel the extra row/column goes to the bottom/right, as in torch).
+    groups : int
+        Divides C and ``filters``.
+    use_bias : bool
+    kernel_initializer, bias_initializer : str or callable
+        Names from :mod:`cnnfast.layers.initializers` (callables cannot be serialized).
+    name : str, optional
+
+    Attributes
+    ----------
+    weight : Parameter, shape (filters, C // groups, kh, kw)
+    bias : Parameter, shape (filters,), or None
     """
 
     def __init__(self, filters, kernel_size, stride=1, padding=0, dilation=1, groups=1, use_bias=True,
@@ -141,11 +157,27 @@ class Conv2D(_ConvBase):
 class Conv2DTranspose(_ConvBase):
     """2-D transposed convolution (torch.nn.ConvTranspose2d): the adjoint of Conv2D.
 
-    x (N, C, H, W) -> y (N, filters, Ho, Wo),
-    Ho = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1.
-    Parameters: ``weight`` (C, filters // groups, kh, kw), ``bias`` (filters,).
-    ``padding``: an int, a (ph, pw) pair or "valid" (= 0); ``output_padding``
-    must be smaller than stride or dilation.  C is inferred from the first input.
+    x (N, C, H, W) -> y (N, filters, Ho, Wo) with
+    ``Ho = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1``;
+    C is inferred from the first input.
+
+    Parameters
+    ----------
+    filters : int
+    kernel_size, stride, dilation : int or (int, int)
+    padding : int, (int, int) or "valid"
+    output_padding : int or (int, int)
+        Smaller than the stride or the dilation.
+    groups : int
+    use_bias : bool
+    kernel_initializer, bias_initializer : str or callable
+        Names from :mod:`cnnfast.layers.initializers` (callables cannot be serialized).
+    name : str, optional
+
+    Attributes
+    ----------
+    weight : Parameter, shape (C, filters // groups, kh, kw)
+    bias : Parameter, shape (filters,), or None
     """
 
     def __init__(self, filters, kernel_size, stride=1, padding=0, output_padding=0, dilation=1, groups=1,
@@ -189,6 +221,7 @@ class Conv2DTranspose(_ConvBase):
         return grad_x
 
     def get_config(self):
+        """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
         config = super().get_config()
         config["output_padding"] = list(self.output_padding)
         return config

@@ -15,8 +15,8 @@ import math
 
 import numpy as np
 
-__all__ = ["fans", "get", "attach", "config", "torch_default", "he_uniform", "he_normal", "glorot_uniform", "glorot_normal",
-           "zeros", "ones", "NAMES"]
+__all__ = ["fans", "get", "attach", "config", "torch_default", "he_uniform", "he_normal", "glorot_uniform",
+           "glorot_normal", "zeros", "ones", "NAMES"]
 
 
 def fans(weight_shape):
@@ -24,6 +24,14 @@ def fans(weight_shape):
 
     For Conv2DTranspose's (in, out/groups, kh, kw) torch uses the same rule,
     so its fan_in is out/groups * kh * kw.
+
+    Parameters
+    ----------
+    weight_shape : tuple of int
+
+    Returns
+    -------
+    (int, int)
     """
     if len(weight_shape) < 2:
         raise ValueError(f"fans need a weight of at least 2 dimensions, got shape {tuple(weight_shape)}")
@@ -40,39 +48,131 @@ def _normal(shape, rng, dtype, std):
 
 
 def torch_default(shape, rng, dtype, fan_in, fan_out):
-    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): torch's kaiming_uniform(a=sqrt(5))
-    for Conv/Linear weights and its default bias initialisation."""
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)), torch's default for Conv/Linear weights and biases.
+
+    It is torch's ``kaiming_uniform(a=sqrt(5))``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+    rng : numpy.random.Generator
+    dtype : numpy dtype
+    fan_in, fan_out : int
+        From :func:`fans` of the layer's weight.
+
+    Returns
+    -------
+    ndarray of ``shape`` and ``dtype``
+    """
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
     return _uniform(shape, rng, dtype, bound)
 
 
 def he_uniform(shape, rng, dtype, fan_in, fan_out):
-    """U(-sqrt(6/fan_in), sqrt(6/fan_in)) (torch kaiming_uniform_, ReLU gain)."""
+    """U(-sqrt(6/fan_in), sqrt(6/fan_in)) (torch kaiming_uniform_, ReLU gain).
+
+    Parameters
+    ----------
+    shape : tuple of int
+    rng : numpy.random.Generator
+    dtype : numpy dtype
+    fan_in, fan_out : int
+        From :func:`fans` of the layer's weight.
+
+    Returns
+    -------
+    ndarray of ``shape`` and ``dtype``
+    """
     return _uniform(shape, rng, dtype, math.sqrt(6.0 / fan_in))
 
 
 def he_normal(shape, rng, dtype, fan_in, fan_out):
-    """N(0, 2/fan_in) (torch kaiming_normal_, ReLU gain)."""
+    """N(0, 2/fan_in) (torch kaiming_normal_, ReLU gain).
+
+    Parameters
+    ----------
+    shape : tuple of int
+    rng : numpy.random.Generator
+    dtype : numpy dtype
+    fan_in, fan_out : int
+        From :func:`fans` of the layer's weight.
+
+    Returns
+    -------
+    ndarray of ``shape`` and ``dtype``
+    """
     return _normal(shape, rng, dtype, math.sqrt(2.0 / fan_in))
 
 
 def glorot_uniform(shape, rng, dtype, fan_in, fan_out):
-    """U(-sqrt(6/(fan_in+fan_out)), sqrt(6/(fan_in+fan_out))) (torch xavier_uniform_)."""
+    """U(-sqrt(6/(fan_in+fan_out)), sqrt(6/(fan_in+fan_out))) (torch xavier_uniform_).
+
+    Parameters
+    ----------
+    shape : tuple of int
+    rng : numpy.random.Generator
+    dtype : numpy dtype
+    fan_in, fan_out : int
+        From :func:`fans` of the layer's weight.
+
+    Returns
+    -------
+    ndarray of ``shape`` and ``dtype``
+    """
     return _uniform(shape, rng, dtype, math.sqrt(6.0 / (fan_in + fan_out)))
 
 
 def glorot_normal(shape, rng, dtype, fan_in, fan_out):
-    """N(0, 2/(fan_in+fan_out)) (torch xavier_normal_)."""
+    """N(0, 2/(fan_in+fan_out)) (torch xavier_normal_).
+
+    Parameters
+    ----------
+    shape : tuple of int
+    rng : numpy.random.Generator
+    dtype : numpy dtype
+    fan_in, fan_out : int
+        From :func:`fans` of the layer's weight.
+
+    Returns
+    -------
+    ndarray of ``shape`` and ``dtype``
+    """
     return _normal(shape, rng, dtype, math.sqrt(2.0 / (fan_in + fan_out)))
 
 
 def zeros(shape, rng, dtype, fan_in, fan_out):
-    """All zeros (draws nothing from rng)."""
+    """All zeros (draws nothing from rng).
+
+    Parameters
+    ----------
+    shape : tuple of int
+    rng : numpy.random.Generator
+    dtype : numpy dtype
+    fan_in, fan_out : int
+        From :func:`fans` of the layer's weight.
+
+    Returns
+    -------
+    ndarray of ``shape`` and ``dtype``
+    """
     return np.zeros(shape, dtype=dtype)
 
 
 def ones(shape, rng, dtype, fan_in, fan_out):
-    """All ones (draws nothing from rng)."""
+    """All ones (draws nothing from rng).
+
+    Parameters
+    ----------
+    shape : tuple of int
+    rng : numpy.random.Generator
+    dtype : numpy dtype
+    fan_in, fan_out : int
+        From :func:`fans` of the layer's weight.
+
+    Returns
+    -------
+    ndarray of ``shape`` and ``dtype``
+    """
     return np.ones(shape, dtype=dtype)
 
 
@@ -93,8 +193,22 @@ NAMES = tuple(_BY_NAME)
 
 
 def get(identifier):
-    """The initializer called ``identifier`` (one of NAMES), or ``identifier``
-    itself when it is a callable ``(shape, rng, dtype, fan_in, fan_out) -> array``."""
+    """An initializer by name, or a callable passed through.
+
+    Parameters
+    ----------
+    identifier : str or callable
+        One of :data:`NAMES`, or ``f(shape, rng, dtype, fan_in, fan_out) -> array``.
+
+    Returns
+    -------
+    callable
+
+    Raises
+    ------
+    ValueError
+        An unknown name.
+    """
     if callable(identifier):
         return identifier
     if isinstance(identifier, str) and identifier in _BY_NAME:

@@ -68,7 +68,13 @@ class Optimizer:
         self._lr = nonnegative("learning rate", value)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Forget the gradients: ``p.grad = None`` (torch's default), or fill them with 0."""
+        """Forget the gradients.
+
+        Parameters
+        ----------
+        set_to_none : bool
+            ``p.grad = None`` (torch's default), or fill the gradients with 0.
+        """
         for p in self.params:
             if set_to_none:
                 p.grad = None
@@ -108,7 +114,13 @@ class Optimizer:
         return {"lr": self.lr}
 
     def state_dict(self) -> dict:
-        """``{"lr": float, "state": [per-parameter dict of step count and array copies]}``."""
+        """The learning rate and the per-parameter state.
+
+        Returns
+        -------
+        dict
+            ``{"lr": float, "state": [per-parameter dict of step count and array copies]}``.
+        """
         return {
             "lr": self.lr,
             "state": [{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()} for s in self.state],
@@ -117,9 +129,17 @@ class Optimizer:
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore ``lr`` and the per-parameter state saved by :meth:`state_dict`.
 
-        The parameter count and every array's shape must match (ValueError naming
-        the parameter, the expected and the given shape); arrays are copied in the
-        parameters' dtype.
+        Arrays are copied in the parameters' dtype.
+
+        Parameters
+        ----------
+        state_dict : dict
+
+        Raises
+        ------
+        ValueError
+            Another parameter count, or an array of another shape (naming the
+            parameter, the expected and the given shape).
         """
         states = state_dict["state"]
         if len(states) != len(self.params):
@@ -168,7 +188,7 @@ def _check_arrays_match(index: int, data: np.ndarray, state: dict, scratch: dict
 
 
 def _weight_decayed(data, grad, weight_decay: float, out):
-    """:math:`g + \\lambda\\theta` written into ``out`` (``grad`` itself when :math:`\\lambda = 0`)."""
+    r""":math:`g + \lambda\theta` written into ``out`` (``grad`` itself when :math:`\lambda = 0`)."""
     if weight_decay == 0.0:
         return grad
     np.multiply(data, weight_decay, out=out)
@@ -200,6 +220,16 @@ class SGD(Optimizer):
 
     Raises ValueError for lr, momentum or weight_decay < 0, and for nesterov
     without momentum or with dampening.
+
+    Parameters
+    ----------
+    params : iterable of parameters
+        Objects with ``.data`` and ``.grad`` (``model.parameters()``).
+    lr : float >= 0
+    momentum : float >= 0
+    dampening : float
+    nesterov : bool
+    weight_decay : float >= 0
     """
 
     def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
@@ -234,6 +264,7 @@ class SGD(Optimizer):
         data += tmp
 
     def get_config(self):
+        """The constructor's keyword arguments except ``params``, JSON-able."""
         return {"lr": self.lr, "momentum": self.momentum, "dampening": self.dampening,
                 "nesterov": self.nesterov, "weight_decay": self.weight_decay}
 
@@ -250,6 +281,13 @@ class Adagrad(Optimizer):
 
     with :math:`\eta` = ``lr_decay``. (torch's box writes :math:`s_0 = 0` but its
     code, which this follows, starts the sum at ``initial_accumulator_value``.)
+
+    Parameters
+    ----------
+    params : iterable of parameters
+        Objects with ``.data`` and ``.grad`` (``model.parameters()``).
+    lr : float >= 0
+    lr_decay, weight_decay, initial_accumulator_value, eps : float >= 0
     """
 
     _state_arrays = ("sum",)
@@ -280,6 +318,7 @@ class Adagrad(Optimizer):
         data += tmp
 
     def get_config(self):
+        """The constructor's keyword arguments except ``params``, JSON-able."""
         return {"lr": self.lr, "lr_decay": self.lr_decay, "weight_decay": self.weight_decay,
                 "initial_accumulator_value": self.initial_accumulator_value, "eps": self.eps}
 
@@ -296,6 +335,14 @@ class Adadelta(Optimizer):
         \theta_t &\leftarrow \theta_{t-1} - \gamma \Delta x_t
 
     with :math:`v_0 = u_0 = 0`; ``rho`` must lie in [0, 1].
+
+    Parameters
+    ----------
+    params : iterable of parameters
+        Objects with ``.data`` and ``.grad`` (``model.parameters()``).
+    lr : float >= 0
+    rho : float in [0, 1]
+    eps, weight_decay : float >= 0
     """
 
     _state_arrays = ("square_avg", "acc_delta")
@@ -329,6 +376,7 @@ class Adadelta(Optimizer):
         data += delta
 
     def get_config(self):
+        """The constructor's keyword arguments except ``params``, JSON-able."""
         return {"lr": self.lr, "rho": self.rho, "eps": self.eps, "weight_decay": self.weight_decay}
 
 
@@ -348,6 +396,14 @@ class RMSprop(Optimizer):
     with :math:`v_0 = \bar g_0 = b_0 = 0`. In the centered form :math:`\tilde v_t`
     is a variance, >= 0 in exact arithmetic; it is clamped at 0 so that rounding
     cannot turn it into a NaN.
+
+    Parameters
+    ----------
+    params : iterable of parameters
+        Objects with ``.data`` and ``.grad`` (``model.parameters()``).
+    lr : float >= 0
+    alpha, eps, weight_decay, momentum : float >= 0
+    centered : bool
     """
 
     def __init__(self, params, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
@@ -394,6 +450,7 @@ class RMSprop(Optimizer):
         data += tmp
 
     def get_config(self):
+        """The constructor's keyword arguments except ``params``, JSON-able."""
         return {"lr": self.lr, "alpha": self.alpha, "eps": self.eps, "weight_decay": self.weight_decay,
                 "momentum": self.momentum, "centered": self.centered}
 
@@ -426,6 +483,15 @@ class Adam(Optimizer):
         \theta_t &\leftarrow \theta_{t-1} - \gamma \hat m_t / (\sqrt{\hat v_t} + \epsilon)
 
     with :math:`m_0 = v_0 = v^{max}_0 = 0`; ``betas`` must lie in [0, 1).
+
+    Parameters
+    ----------
+    params : iterable of parameters
+        Objects with ``.data`` and ``.grad`` (``model.parameters()``).
+    lr : float >= 0
+    betas : (float, float), each in [0, 1)
+    eps, weight_decay : float >= 0
+    amsgrad : bool
     """
 
     # AdamW sets this: decay the weights directly instead of adding to the gradient.
@@ -474,6 +540,7 @@ class Adam(Optimizer):
         data += tmp
 
     def get_config(self):
+        """The constructor's keyword arguments except ``params``, JSON-able."""
         return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps,
                 "weight_decay": self.weight_decay, "amsgrad": self.amsgrad}
 
@@ -489,6 +556,17 @@ class AdamW(Adam):
         \theta_{t-1} \leftarrow \theta_{t-1} - \gamma\lambda\theta_{t-1}
 
     (``weight_decay`` defaults to 0.01).
+
+    Parameters
+    ----------
+    params : iterable of parameters
+        Objects with ``.data`` and ``.grad`` (``model.parameters()``).
+    lr : float >= 0
+    betas : (float, float), each in [0, 1)
+    eps : float >= 0
+    weight_decay : float >= 0
+        Default 0.01.
+    amsgrad : bool
     """
 
     _decoupled_weight_decay = True

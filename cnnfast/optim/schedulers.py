@@ -31,8 +31,18 @@ def _checked_optimizer(optimizer):
 class LRScheduler:
     """Base of the epoch-level schedules: counts epochs and applies ``_next_lr``.
 
-    Attributes: ``optimizer``; ``base_lr`` (the optimizer's lr at construction);
-    ``last_epoch`` (0 after construction, +1 per :meth:`step`).
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Anything with an ``lr`` attribute.
+
+    Attributes
+    ----------
+    optimizer : Optimizer
+    base_lr : float
+        The optimizer's lr at construction.
+    last_epoch : int
+        0 after construction, +1 per :meth:`step`.
     """
 
     def __init__(self, optimizer):
@@ -62,6 +72,12 @@ class StepLR(LRScheduler):
               \text{, else } \eta_{e-1}
 
     so that without outside changes :math:`\eta_e = \eta_0 \gamma^{\lfloor e / \text{step\_size} \rfloor}`.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    step_size : int >= 1
+    gamma : float >= 0
     """
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1):
@@ -93,6 +109,12 @@ class CosineAnnealingLR(LRScheduler):
 
     (the second line restarts the climb after a minimum; past ``T_max`` the rate
     rises again, periodically, as torch's does).
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    T_max : int >= 1
+    eta_min : float >= 0
     """
 
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0):
@@ -125,6 +147,16 @@ class ReduceLROnPlateau:
       changes it by no more than ``eps``), the cooldown starts and the count restarts.
 
     ``factor`` must be < 1 (ValueError), ``mode`` "min"|"max", ``threshold_mode`` "rel"|"abs".
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    mode : {"min", "max"}
+    factor : float in [0, 1)
+    patience, cooldown : int >= 0
+    threshold : float >= 0
+    threshold_mode : {"rel", "abs"}
+    min_lr, eps : float >= 0
     """
 
     def __init__(self, optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
@@ -157,7 +189,13 @@ class ReduceLROnPlateau:
         return metric > self.best + self.threshold
 
     def step(self, metric) -> None:
-        """Record this epoch's ``metric`` (a real number) and reduce the lr if it has plateaued."""
+        """Record this epoch's ``metric`` and reduce the lr if it has plateaued.
+
+        Parameters
+        ----------
+        metric : float
+            E.g. the validation loss.
+        """
         metric = float(metric)
         self.last_epoch += 1
         if self._is_better(metric):

@@ -12,10 +12,18 @@ __all__ = ["linear", "linear_backward"]
 
 
 def linear(x, weight, bias=None):
-    """``y = x @ weight.T + bias``.
+    """Fully connected layer: ``y = x @ weight.T + bias``.
 
-    Shapes: ``x`` (N, in), ``weight`` (out, in), ``bias`` (out,) or None;
-    returns ``y`` (N, out) with ``y[n, o] = b[o] + sum_i x[n, i] * W[o, i]``.
+    Parameters
+    ----------
+    x : ndarray, shape (N, in), float32 or float64
+    weight : ndarray, shape (out, in)
+    bias : ndarray, shape (out,), or None
+
+    Returns
+    -------
+    y : ndarray, shape (N, out)
+        ``y[n, o] = b[o] + sum_i x[n, i] * W[o, i]``.
     """
     x, weight, bias = _checks.linear_args(x, weight, bias)
     y = x @ weight.T
@@ -25,12 +33,22 @@ def linear(x, weight, bias=None):
 
 
 def linear_backward(grad_y, x, weight):
-    """Gradients of ``linear``: ``(grad_x, grad_weight, grad_bias)``.
+    """Gradients of :func:`linear`, all three always computed.
 
-    Shapes: ``grad_y`` (N, out) as ``linear``'s output, ``x`` and ``weight``
-    as its arguments; returns ``grad_x`` (N, in), ``grad_weight`` (out, in)
-    and ``grad_bias`` (out,), always computed.
+    Parameters
+    ----------
+    grad_y : ndarray, shape (N, out)
+    x, weight
+        As given to :func:`linear`.
 
+    Returns
+    -------
+    grad_x : ndarray, shape (N, in)
+    grad_weight : ndarray, shape (out, in)
+    grad_bias : ndarray, shape (out,)
+
+    Notes
+    -----
     Differentiating ``y[n, o] = b[o] + sum_i x[n, i] * W[o, i]``:
 
     * ``x[n, i]`` meets every ``W[o, i]``: ``grad_x = grad_y @ W``;
