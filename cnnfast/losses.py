@@ -284,10 +284,8 @@ def get(name_or_instance, **kwargs):
 
     Raises
     ------
-    ValueError
-        An unknown name (listing the known ones).
-    TypeError
-        Anything else.
+    ValueError, TypeError
+        An unknown name (the known ones are listed), or anything else.
     """
     if isinstance(name_or_instance, str):
         key = name_or_instance.lower()

@@ -159,20 +159,7 @@ def resnet8(num_classes=10, seed=0, input_shape=(3, 32, 32), dtype="float32"):
     and 3 has stride 2 and a 1x1 conv + BatchNorm shortcut (the paper's option B; its CIFAR
     networks use option A, zero-padded identity shortcuts, which have no torch module).
 
-    Parameters
-    ----------
-    num_classes : int
-        Outputs (logits).
-    seed : int or None
-        Of the weights (see :class:`cnnfast.Sequential`).
-    input_shape : tuple of int
-        Batch-free; the spatial size must suit the pooling.
-    dtype : {"float32", "float64"}
-
-    Returns
-    -------
-    Sequential
-        Built, not compiled.
+    The arguments and the result are :func:`small_vgg`'s.
     """
     return _cifar_resnet(1, num_classes, seed, input_shape, dtype, "resnet8")
 
@@ -182,19 +169,6 @@ def resnet20(num_classes=10, seed=0, input_shape=(3, 32, 32), dtype="float32"):
 
     As :func:`resnet8` with three basic blocks per stage.
 
-    Parameters
-    ----------
-    num_classes : int
-        Outputs (logits).
-    seed : int or None
-        Of the weights (see :class:`cnnfast.Sequential`).
-    input_shape : tuple of int
-        Batch-free; the spatial size must suit the pooling.
-    dtype : {"float32", "float64"}
-
-    Returns
-    -------
-    Sequential
-        Built, not compiled.
+    The arguments and the result are :func:`small_vgg`'s.
     """
     return _cifar_resnet(3, num_classes, seed, input_shape, dtype, "resnet20")

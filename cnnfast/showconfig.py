@@ -17,20 +17,7 @@ def add_arguments(parser):
 
 
 def main(args, argv=None):
-    """Run ``cnnfast config``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        From the parser :func:`add_arguments` filled.
-    argv : list of str, optional
-        The command line (unused here).
-
-    Returns
-    -------
-    int
-        The exit status.
-    """
+    """Run ``cnnfast config`` for parsed ``args`` (as :func:`cnnfast.train.main`); returns the exit status."""
     from . import _kernels
     from ._runtime import show_config
 

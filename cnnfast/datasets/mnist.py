@@ -404,26 +404,8 @@ def load_mnist(path=None, download=False, mirrors=None):
 def load_fashion_mnist(path=None, download=False, mirrors=None):
     """Load Fashion-MNIST, as :func:`load_mnist` loads MNIST.
 
-    Labels 0..9 name ``FASHION_MNIST.notes["classes"]``.
-
-    Parameters
-    ----------
-    path : str or path, optional
-        The data directory (else ``$CNNFAST_DATA``, else ``~/.cache/cnnfast``),
-        holding the four original ``.gz`` files directly or in ``fashion-mnist/``.
-    download : bool
-        Fetch missing files from the mirrors, checksums verified.
-    mirrors : str or sequence of str, optional
-        Base URLs overriding the built-in ones (and ``$CNNFAST_FASHION_MNIST_MIRROR``).
-
-    Returns
-    -------
-    ((x_train, y_train), (x_test, y_test))
-        uint8 ``(60000, 28, 28)``, ``(60000,)``, ``(10000, 28, 28)``, ``(10000,)``.
-
-    Raises
-    ------
-    FileNotFoundError, ValueError
-        See :func:`load_idx_dataset`.
+    Labels 0..9 name ``FASHION_MNIST.notes["classes"]``; the files are looked for
+    in ``path`` or ``path/fashion-mnist/``, and ``$CNNFAST_FASHION_MNIST_MIRROR``
+    overrides the mirrors.  The arguments, result and errors are :func:`load_mnist`'s.
     """
     return load_idx_dataset(FASHION_MNIST, path, download, mirrors)

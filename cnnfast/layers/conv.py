@@ -163,16 +163,11 @@ class Conv2DTranspose(_ConvBase):
 
     Parameters
     ----------
-    filters : int
-    kernel_size, stride, dilation : int or (int, int)
     padding : int, (int, int) or "valid"
     output_padding : int or (int, int)
         Smaller than the stride or the dilation.
-    groups : int
-    use_bias : bool
-    kernel_initializer, bias_initializer : str or callable
-        Names from :mod:`cnnfast.layers.initializers` (callables cannot be serialized).
-    name : str, optional
+    filters, kernel_size, stride, dilation, groups, use_bias, kernel_initializer, bias_initializer, name
+        As for :class:`Conv2D`.
 
     Attributes
     ----------

@@ -21,10 +21,8 @@ class Dense(Layer):
     Parameters
     ----------
     units : int
-    use_bias : bool
-    kernel_initializer, bias_initializer : str or callable
-        Names from :mod:`cnnfast.layers.initializers` (callables cannot be serialized).
-    name : str, optional
+    use_bias, kernel_initializer, bias_initializer, name
+        As for :class:`~cnnfast.layers.Conv2D`.
 
     Attributes
     ----------

@@ -7,6 +7,10 @@ from the same weights (up to rounding).  Fans follow torch's
 ``_calculate_fan_in_and_fan_out``: for a weight (out, in, *kernel),
 fan_in = in * prod(kernel) and fan_out = out * prod(kernel).  Biases are
 initialised with the fans of their layer's weight.
+
+Every initializer takes ``(shape, rng, dtype, fan_in, fan_out)``: the array's
+shape, the ``numpy.random.Generator`` to draw from, the dtype, and the fans
+of the layer's weight (:func:`fans`); it returns an ndarray of that shape and dtype.
 """
 
 from __future__ import annotations
@@ -52,17 +56,7 @@ def torch_default(shape, rng, dtype, fan_in, fan_out):
 
     It is torch's ``kaiming_uniform(a=sqrt(5))``.
 
-    Parameters
-    ----------
-    shape : tuple of int
-    rng : numpy.random.Generator
-    dtype : numpy dtype
-    fan_in, fan_out : int
-        From :func:`fans` of the layer's weight.
-
-    Returns
-    -------
-    ndarray of ``shape`` and ``dtype``
+    Arguments and result: the initializer protocol (see the module docstring).
     """
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
     return _uniform(shape, rng, dtype, bound)
@@ -71,17 +65,7 @@ def torch_default(shape, rng, dtype, fan_in, fan_out):
 def he_uniform(shape, rng, dtype, fan_in, fan_out):
     """U(-sqrt(6/fan_in), sqrt(6/fan_in)) (torch kaiming_uniform_, ReLU gain).
 
-    Parameters
-    ----------
-    shape : tuple of int
-    rng : numpy.random.Generator
-    dtype : numpy dtype
-    fan_in, fan_out : int
-        From :func:`fans` of the layer's weight.
-
-    Returns
-    -------
-    ndarray of ``shape`` and ``dtype``
+    Arguments and result: the initializer protocol (see the module docstring).
     """
     return _uniform(shape, rng, dtype, math.sqrt(6.0 / fan_in))
 
@@ -89,17 +73,7 @@ def he_uniform(shape, rng, dtype, fan_in, fan_out):
 def he_normal(shape, rng, dtype, fan_in, fan_out):
     """N(0, 2/fan_in) (torch kaiming_normal_, ReLU gain).
 
-    Parameters
-    ----------
-    shape : tuple of int
-    rng : numpy.random.Generator
-    dtype : numpy dtype
-    fan_in, fan_out : int
-        From :func:`fans` of the layer's weight.
-
-    Returns
-    -------
-    ndarray of ``shape`` and ``dtype``
+    Arguments and result: the initializer protocol (see the module docstring).
     """
     return _normal(shape, rng, dtype, math.sqrt(2.0 / fan_in))
 
@@ -107,17 +81,7 @@ def he_normal(shape, rng, dtype, fan_in, fan_out):
 def glorot_uniform(shape, rng, dtype, fan_in, fan_out):
     """U(-sqrt(6/(fan_in+fan_out)), sqrt(6/(fan_in+fan_out))) (torch xavier_uniform_).
 
-    Parameters
-    ----------
-    shape : tuple of int
-    rng : numpy.random.Generator
-    dtype : numpy dtype
-    fan_in, fan_out : int
-        From :func:`fans` of the layer's weight.
-
-    Returns
-    -------
-    ndarray of ``shape`` and ``dtype``
+    Arguments and result: the initializer protocol (see the module docstring).
     """
     return _uniform(shape, rng, dtype, math.sqrt(6.0 / (fan_in + fan_out)))
 
@@ -125,17 +89,7 @@ def glorot_uniform(shape, rng, dtype, fan_in, fan_out):
 def glorot_normal(shape, rng, dtype, fan_in, fan_out):
     """N(0, 2/(fan_in+fan_out)) (torch xavier_normal_).
 
-    Parameters
-    ----------
-    shape : tuple of int
-    rng : numpy.random.Generator
-    dtype : numpy dtype
-    fan_in, fan_out : int
-        From :func:`fans` of the layer's weight.
-
-    Returns
-    -------
-    ndarray of ``shape`` and ``dtype``
+    Arguments and result: the initializer protocol (see the module docstring).
     """
     return _normal(shape, rng, dtype, math.sqrt(2.0 / (fan_in + fan_out)))
 
@@ -143,17 +97,7 @@ def glorot_normal(shape, rng, dtype, fan_in, fan_out):
 def zeros(shape, rng, dtype, fan_in, fan_out):
     """All zeros (draws nothing from rng).
 
-    Parameters
-    ----------
-    shape : tuple of int
-    rng : numpy.random.Generator
-    dtype : numpy dtype
-    fan_in, fan_out : int
-        From :func:`fans` of the layer's weight.
-
-    Returns
-    -------
-    ndarray of ``shape`` and ``dtype``
+    Arguments and result: the initializer protocol (see the module docstring).
     """
     return np.zeros(shape, dtype=dtype)
 
@@ -161,17 +105,7 @@ def zeros(shape, rng, dtype, fan_in, fan_out):
 def ones(shape, rng, dtype, fan_in, fan_out):
     """All ones (draws nothing from rng).
 
-    Parameters
-    ----------
-    shape : tuple of int
-    rng : numpy.random.Generator
-    dtype : numpy dtype
-    fan_in, fan_out : int
-        From :func:`fans` of the layer's weight.
-
-    Returns
-    -------
-    ndarray of ``shape`` and ``dtype``
+    Arguments and result: the initializer protocol (see the module docstring).
     """
     return np.ones(shape, dtype=dtype)
 
@@ -198,16 +132,11 @@ def get(identifier):
     Parameters
     ----------
     identifier : str or callable
-        One of :data:`NAMES`, or ``f(shape, rng, dtype, fan_in, fan_out) -> array``.
+        One of :data:`NAMES`, or a callable following the initializer protocol.
 
     Returns
     -------
     callable
-
-    Raises
-    ------
-    ValueError
-        An unknown name.
     """
     if callable(identifier):
         return identifier

@@ -113,35 +113,7 @@ class BatchNorm1D(_BatchNorm):
     """Batch normalisation as torch.nn.BatchNorm1d.
 
     x (N, C) or (N, C, L) -> y, same shape; statistics per channel over N (and L).
-    C is inferred from the first input.
-
-    Parameters
-    ----------
-    momentum : float in [0, 1]
-        Weight of the batch statistics in the running ones.
-    eps : float > 0
-        Added to the variance.
-    freeze_statistics : bool
-        Normalise with the running statistics also when training (and leave
-        them unchanged), like a torch BatchNorm in eval() mode inside a graph
-        that is differentiated: its backward is then the affine map.
-    name : str, optional
-
-    Attributes
-    ----------
-    weight, bias : Parameter, shape (C,)
-        Initialised to 1 and 0.
-    running_mean, running_var : ndarray, shape (C,)
-        Buffers, initialised to 0 and 1.
-    num_batches_tracked : ndarray, shape (), int64
-        Buffer: the training batches seen (torch's names and layouts throughout).
-
-    Notes
-    -----
-    Training: ``y = (x - mean) / sqrt(var + eps) * weight + bias`` with the
-    batch mean and the biased batch variance; the running statistics become
-    ``(1 - momentum) * running + momentum * batch``, running_var taking the
-    unbiased variance.  Inference: the running statistics replace the batch ones.
+    C is inferred from the first input.  Parameters, attributes and notes as :class:`BatchNorm2D`'s.
     """
 
     _input_ndim = (1, 2)

@@ -82,15 +82,11 @@ class AvgPool2D(_Pool2D):
 
     Parameters
     ----------
-    pool_size : int or (int, int)
-    stride : int or (int, int), optional
-        Defaults to ``pool_size``.
-    padding : int or (int, int)
-        At most half the window.
     count_include_pad : bool
         The divisor is pool_h * pool_w when true, else the number of
         non-padding elements in the window.
-    name : str, optional
+    pool_size, stride, padding, name
+        As for :class:`MaxPool2D`.
     """
 
     def __init__(self, pool_size=2, stride=None, padding=0, count_include_pad=True, name=None):

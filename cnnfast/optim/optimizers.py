@@ -559,14 +559,10 @@ class AdamW(Adam):
 
     Parameters
     ----------
-    params : iterable of parameters
-        Objects with ``.data`` and ``.grad`` (``model.parameters()``).
-    lr : float >= 0
-    betas : (float, float), each in [0, 1)
-    eps : float >= 0
     weight_decay : float >= 0
         Default 0.01.
-    amsgrad : bool
+    params, lr, betas, eps, amsgrad
+        As for :class:`Adam`.
     """
 
     _decoupled_weight_decay = True

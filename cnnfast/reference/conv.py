@@ -127,20 +127,8 @@ def _add_bias(y, bias):
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation, as in PyTorch), NCHW.
 
-    Parameters
-    ----------
-    x : ndarray, shape (N, C, H, W), float32 or float64
-    weight : ndarray, shape (K, C/G, kh, kw)
-    bias : ndarray, shape (K,), or None
-    stride, padding, dilation : int or (int, int)
-        ``s``, ``P``, ``d`` below.
-    groups : int
-        ``G``.
-
-    Returns
-    -------
-    y : ndarray, shape (N, K, Ho, Wo)
-        ``Ho = (H + 2*P - d*(kh - 1) - 1) // s + 1``, likewise ``Wo``.
+    Arguments and results: those of :func:`cnnfast.functional.conv2d` (without ``backend``).
+    ``Ho = (H + 2*P - d*(kh - 1) - 1) // s + 1``, likewise ``Wo``.
 
     Notes
     -----
@@ -159,20 +147,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 def conv2d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1, input_grad=True):
     """Gradients of :func:`conv2d`.
 
-    Parameters
-    ----------
-    grad_y : ndarray, shape (N, K, Ho, Wo)
-        The gradient of conv2d's output.
-    x, weight, stride, padding, dilation, groups
-        As given to :func:`conv2d`.
-    input_grad : bool
-        False skips ``grad_x`` (returned as None).
-
-    Returns
-    -------
-    grad_x : ndarray, shape (N, C, H, W), or None
-    grad_weight : ndarray, shape (K, C/G, kh, kw)
-    grad_bias : ndarray, shape (K,)
+    Arguments and results: those of :func:`cnnfast.functional.conv2d_backward` (without ``backend``).
 
     Notes
     -----
@@ -204,18 +179,8 @@ def conv2d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """2-D transposed convolution, NCHW, weight laid out as in PyTorch.
 
-    Parameters
-    ----------
-    x : ndarray, shape (N, Cin, H, W), float32 or float64
-    weight : ndarray, shape (Cin, Cout/G, kh, kw)
-    bias : ndarray, shape (Cout,), or None
-    stride, padding, output_padding, dilation : int or (int, int)
-    groups : int
-
-    Returns
-    -------
-    y : ndarray, shape (N, Cout, Hout, Wout)
-        ``Hout = (H - 1)*s - 2*P + d*(kh - 1) + output_padding + 1``, likewise ``Wout``.
+    Arguments and results: those of :func:`cnnfast.functional.conv_transpose2d` (without ``backend``).
+    ``Hout = (H - 1)*s - 2*P + d*(kh - 1) + output_padding + 1``, likewise ``Wout``.
 
     Notes
     -----
@@ -238,17 +203,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 def conv_transpose2d_backward(grad_y, x, weight, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """Gradients of :func:`conv_transpose2d`.
 
-    Parameters
-    ----------
-    grad_y : ndarray, shape (N, Cout, Hout, Wout)
-    x, weight, stride, padding, output_padding, groups, dilation
-        As given to :func:`conv_transpose2d`.
-
-    Returns
-    -------
-    grad_x : ndarray, shape (N, Cin, H, W)
-    grad_weight : ndarray, shape (Cin, Cout/G, kh, kw)
-    grad_bias : ndarray, shape (Cout,)
+    Arguments and results: those of :func:`cnnfast.functional.conv_transpose2d_backward` (without ``backend``).
 
     Notes
     -----

@@ -14,16 +14,9 @@ __all__ = ["linear", "linear_backward"]
 def linear(x, weight, bias=None):
     """Fully connected layer: ``y = x @ weight.T + bias``.
 
-    Parameters
-    ----------
-    x : ndarray, shape (N, in), float32 or float64
-    weight : ndarray, shape (out, in)
-    bias : ndarray, shape (out,), or None
-
-    Returns
-    -------
-    y : ndarray, shape (N, out)
-        ``y[n, o] = b[o] + sum_i x[n, i] * W[o, i]``.
+    Arguments and results: those of :func:`cnnfast.functional.linear`
+    (without ``backend``).
+    ``y[n, o] = b[o] + sum_i x[n, i] * W[o, i]``.
     """
     x, weight, bias = _checks.linear_args(x, weight, bias)
     y = x @ weight.T
@@ -35,17 +28,7 @@ def linear(x, weight, bias=None):
 def linear_backward(grad_y, x, weight):
     """Gradients of :func:`linear`, all three always computed.
 
-    Parameters
-    ----------
-    grad_y : ndarray, shape (N, out)
-    x, weight
-        As given to :func:`linear`.
-
-    Returns
-    -------
-    grad_x : ndarray, shape (N, in)
-    grad_weight : ndarray, shape (out, in)
-    grad_bias : ndarray, shape (out,)
+    Arguments and results: those of :func:`cnnfast.functional.linear_backward` (without ``backend``).
 
     Notes
     -----

@@ -46,20 +46,10 @@ def _divisor(g, count_include_pad, dtype):
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     """Max pooling with indices (PyTorch's ``return_indices``).
 
-    Parameters
-    ----------
-    x : ndarray, shape (N, C, H, W), float32 or float64
-    kernel_size : int or (int, int)
-    stride : int or (int, int), optional
-        Defaults to ``kernel_size``.
-    padding : int or (int, int)
-
-    Returns
-    -------
-    y : ndarray, shape (N, C, Ho, Wo)
-        ``Ho = (H + 2*P - kh) // s + 1``, likewise ``Wo``.
-    argmax : ndarray, shape (N, C, Ho, Wo), int64
-        The flat index ``h*W + w`` of the winner in its input plane.
+    Arguments and results: those of :func:`cnnfast.functional.max_pool2d`
+    (without ``backend``).
+    ``Ho = (H + 2*P - kh) // s + 1``, likewise ``Wo``; argmax is the flat
+    index ``h*W + w`` of the winner in its input plane.
 
     Notes
     -----
@@ -85,14 +75,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
 def max_pool2d_backward(grad_y, argmax, x_shape):
     """Gradient of :func:`max_pool2d`.
 
-    Parameters
-    ----------
-    grad_y, argmax : ndarray, shape (N, C, Ho, Wo)
-    x_shape : (N, C, H, W)
-
-    Returns
-    -------
-    grad_x : ndarray, shape ``x_shape``
+    Arguments and results: those of :func:`cnnfast.functional.max_pool2d_backward` (without ``backend``).
 
     Notes
     -----
@@ -116,17 +99,8 @@ def max_pool2d_backward(grad_y, argmax, x_shape):
 def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
     """Average pooling.
 
-    Parameters
-    ----------
-    x : ndarray, shape (N, C, H, W), float32 or float64
-    kernel_size, stride, padding
-        As for :func:`max_pool2d`.
-    count_include_pad : bool
-
-    Returns
-    -------
-    y : ndarray, shape (N, C, Ho, Wo)
-        Output sizes as :func:`max_pool2d`'s.
+    Arguments and results: those of :func:`cnnfast.functional.avg_pool2d` (without ``backend``).
+    Output sizes as :func:`max_pool2d`'s.
 
     Notes
     -----
@@ -141,16 +115,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
 def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride=None, padding=0, count_include_pad=True):
     """Gradient of :func:`avg_pool2d`.
 
-    Parameters
-    ----------
-    grad_y : ndarray, shape (N, C, Ho, Wo)
-    x_shape : (N, C, H, W)
-    kernel_size, stride, padding, count_include_pad
-        As given to :func:`avg_pool2d`.
-
-    Returns
-    -------
-    grad_x : ndarray, shape ``x_shape``
+    Arguments and results: those of :func:`cnnfast.functional.avg_pool2d_backward` (without ``backend``).
 
     Notes
     -----
@@ -171,14 +136,9 @@ def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride=None, padding=0, co
 def global_avg_pool2d(x):
     """Mean over the whole plane: average pooling with one window covering it.
 
-    Parameters
-    ----------
-    x : ndarray, shape (N, C, H, W), float32 or float64
-
-    Returns
-    -------
-    y : ndarray, shape (N, C)
-        ``y[n,c] = sum_{h,w} x[n,c,h,w] / (H*W)``.
+    Arguments and results: those of :func:`cnnfast.functional.global_avg_pool2d`
+    (without ``backend``).
+    ``y[n,c] = sum_{h,w} x[n,c,h,w] / (H*W)``.
     """
     x, _ = _checks.global_avg_pool2d_args(x)
     return x.mean(axis=(2, 3))
@@ -187,16 +147,13 @@ def global_avg_pool2d(x):
 def global_avg_pool2d_backward(grad_y, x_shape):
     """Gradient of :func:`global_avg_pool2d`.
 
-    Parameters
-    ----------
-    grad_y : ndarray, shape (N, C)
-    x_shape : (N, C, H, W)
+    Arguments and results: those of :func:`cnnfast.functional.global_avg_pool2d_backward`
+    (without ``backend``).
 
-    Returns
-    -------
-    grad_x : ndarray, shape ``x_shape``
-        Every element of a plane enters its mean with weight ``1/(H*W)``, so
-        each receives ``grad_y[n,c] / (H*W)``: the gradient is spread evenly.
+    Notes
+    -----
+    Every element of a plane enters its mean with weight ``1/(H*W)``, so each
+    receives ``grad_y[n,c] / (H*W)``: the gradient is spread evenly.
     """
     grad_y, g = _checks.global_avg_pool2d_backward_args(grad_y, x_shape)
     share = grad_y / (g.in_height * g.in_width)
