@@ -10,14 +10,19 @@ The API reference is generated from the docstrings of the *installed* package
 checkout on ``sys.path``.
 """
 
+import argparse
 import importlib
 import inspect
+import os
 import pkgutil
 import re
 
+from docutils import nodes
 from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
 
 import cnnfast
+import cnnfast.cli
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +151,20 @@ def _check_examples_rendered(app, exception):
         )
 
 
+class CommandHelp(SphinxDirective):
+    """``.. cnnfast-help:: train``: the ``--help`` text of a ``cnnfast`` sub-command, from its parser."""
+
+    required_arguments = 1
+
+    def run(self):
+        """Format the sub-command's help as argparse prints it (80 columns)."""
+        os.environ["COLUMNS"] = "80"  # argparse wraps to the terminal width
+        parser = cnnfast.cli.build_parser()
+        (commands,) = (action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+        text = commands.choices[self.arguments[0]].format_help()
+        return [nodes.literal_block(text, text, language="text")]
+
+
 def setup(app):
     """Register the docstring hooks above (Sphinx calls this for conf.py)."""
     # Before numpydoc (priority 500) turns the sections into reST.
@@ -153,6 +172,7 @@ def setup(app):
     app.connect("autodoc-process-docstring", _record_examples)
     app.connect("env-purge-doc", _forget_examples)
     app.connect("build-finished", _check_examples_rendered)
+    app.add_directive("cnnfast-help", CommandHelp)
 
 
 html_theme = "alabaster"
