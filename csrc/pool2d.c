@@ -22,6 +22,21 @@
  * bit of the result anyway, but it keeps every schedule reproducible. */
 #define POOL_MIN_ITEMS 64
 
+/* Least work, in window taps (or elements written, for the backward),
+ * worth a thread of its own (see cnnfast_threads_for).  Measured on 2 cores,
+ * float32 28x28 planes (benchmarks/thread_break_even.py): a second thread
+ * breaks even at about 16k taps for 2x2 max pooling (10 us on one thread),
+ * 10k for average pooling, 15k elements for the max-pooling backward and
+ * 20k for the average-pooling backward. */
+#define POOL_THREAD_WORK 8192
+
+/* Window taps of the whole call: the work of the forward. */
+static double pool2d_taps(const pool2d_geometry *g)
+{
+    return (double)g->planes * (double)g->out_height * (double)g->out_width *
+           (double)g->kernel_height * (double)g->kernel_width;
+}
+
 /* Work items per dynamically scheduled chunk: about 8192 input elements.
  * Dynamic, not static: on a shared machine the second thread often starts
  * late (its vCPU is busy or asleep); with a static split the first thread
