@@ -60,17 +60,17 @@ def avg_pool_backward(n):  # elements of grad_x written + taps
     return (lambda: _kernels.avg_pool2d_backward(g, True, grad_y, grad_x)), n * (28 * 28 + 14 * 14 * 4)
 
 
-def depthwise_forward(n):  # n images of 8 channels 28x28, 3x3: multiply-adds
-    x, w, _, g = _checks.conv2d_args(array(n, 8, 28, 28), array(8, 1, 3, 3), None, 1, 1, 1, 8)
+def depthwise_forward(n):  # n images of 8 channels 14x14, 3x3: multiply-adds
+    x, w, _, g = _checks.conv2d_args(array(n, 8, 14, 14), array(8, 1, 3, 3), None, 1, 1, 1, 8)
     y = np.empty(g.output_shape, np.float32)
-    return (lambda: _kernels.conv2d_forward(g, x, w, None, y)), n * 8 * 28 * 28 * 9
+    return (lambda: _kernels.conv2d_forward(g, x, w, None, y)), n * 8 * 14 * 14 * 9
 
 
 def depthwise_backward(n):  # grad_x and grad_weight: twice the forward's
-    grad_y, x, w, g = _checks.conv2d_backward_args(array(n, 8, 28, 28), array(n, 8, 28, 28), array(8, 1, 3, 3),
+    grad_y, x, w, g = _checks.conv2d_backward_args(array(n, 8, 14, 14), array(n, 8, 14, 14), array(8, 1, 3, 3),
                                                    1, 1, 1, 8)
     grad_x, grad_w = np.empty_like(x), np.empty_like(w)
-    return (lambda: _kernels.conv2d_backward(g, grad_y, x, w, grad_x, grad_w)), 2 * n * 8 * 28 * 28 * 9
+    return (lambda: _kernels.conv2d_backward(g, grad_y, x, w, grad_x, grad_w)), 2 * n * 8 * 14 * 14 * 9
 
 
 def depthwise_backward_5x5(n):  # the general loops

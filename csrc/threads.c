@@ -131,10 +131,12 @@ void cnnfast_monitor_update(cnnfast_monitor *m, double now, double delay, int se
 
 static cnnfast_monitor monitor = {1, 0, -1.0, 0.0, 0.0, CNNFAST_MONITOR_BACKOFF_MIN, -1.0};
 static int monitor_enabled = 1;
-static int monitor_busy;         /* one thread updates the monitor at a time */
-static int monitor_window_threads; /* most threads started during the window */
 
 #ifdef CNNFAST_HAVE_MONITOR
+static int monitor_busy;           /* one thread updates the monitor at a time */
+static int monitor_busy_pid;       /* the process that set monitor_busy */
+static int monitor_window_threads; /* most threads started during the window */
+
 static double monotonic_seconds(void)
 {
     struct timespec now;
@@ -178,6 +180,7 @@ static int contention_limited(int threads)
 {
     if (!LOAD(monitor_enabled)) return threads;
     if (__atomic_exchange_n(&monitor_busy, 1, __ATOMIC_ACQUIRE) == 0) {
+        STORE(monitor_busy_pid, (int)getpid());
         const int setting = LOAD(kernel_num_threads);
         const int started = threads < monitor.cap ? threads : monitor.cap;
         if (started > monitor_window_threads) monitor_window_threads = started;
@@ -191,6 +194,10 @@ static int contention_limited(int threads)
                 monitor_window_threads = 0;
             }
         }
+        __atomic_store_n(&monitor_busy, 0, __ATOMIC_RELEASE);
+    } else if (LOAD(monitor_busy_pid) != 0 && LOAD(monitor_busy_pid) != (int)getpid()) {
+        /* Set by a thread of the parent that was updating the monitor when
+         * this process forked: that thread does not exist here. */
         __atomic_store_n(&monitor_busy, 0, __ATOMIC_RELEASE);
     }
     const int cap = LOAD(monitor.cap);

@@ -233,38 +233,29 @@ def test_omp_num_threads_is_named_as_the_source():
     assert out.stdout.strip() == "3 (from OMP_NUM_THREADS: OMP_NUM_THREADS=3)"
 
 
-def _cpu_cgroup_v1():
-    """The mount point of a writable cgroup v1 cpu hierarchy, or None."""
+def _writable_cpu_cgroup(version):
+    """The mount point of the cgroup v1 cpu hierarchy, or of cgroup v2 when its
+    root hands the cpu controller to children, if this user may write there."""
     try:
         mounts = Path("/proc/self/mountinfo").read_text().splitlines()
     except OSError:
         return None
     for line in mounts:
         fields = line.split()
-        if "-" in fields:
-            dash = fields.index("-")
-            if fields[dash + 1] == "cgroup" and "cpu" in fields[dash + 3].split(","):
-                mount = Path(fields[4])
-                if os.access(mount, os.W_OK) and (mount / "cpu.cfs_quota_us").exists():
-                    return mount
-    return None
-
-
-def _cpu_cgroup_v2():
-    """The cgroup v2 mount point, if root can give a child cgroup a cpu.max."""
-    try:
-        mounts = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return None
-    for line in mounts:
-        fields = line.split()
-        if "-" in fields and fields[fields.index("-") + 1] == "cgroup2":
-            mount = Path(fields[4])
+        if "-" not in fields:
+            continue
+        dash = fields.index("-")
+        mount, fstype, options = Path(fields[4]), fields[dash + 1], fields[dash + 3].split(",")
+        if version == 1 and fstype == "cgroup" and "cpu" in options:
+            usable = (mount / "cpu.cfs_quota_us").exists()
+        elif version == 2 and fstype == "cgroup2":
             try:
-                controllers = (mount / "cgroup.subtree_control").read_text().split()
+                usable = "cpu" in (mount / "cgroup.subtree_control").read_text().split()
             except OSError:
-                return None
-            return mount if "cpu" in controllers and os.access(mount, os.W_OK) else None
+                usable = False
+        else:
+            continue
+        return mount if usable and os.access(mount, os.W_OK) else None
     return None
 
 
@@ -272,7 +263,7 @@ def _cpu_cgroup_v2():
 def test_a_real_cgroup_with_a_one_cpu_quota_gives_one_thread(version):
     """Where the test may create a cgroup (root, a cpu controller), a child
     started inside one limited to 1 CPU must default to 1 thread."""
-    mount = _cpu_cgroup_v1() if version == 1 else _cpu_cgroup_v2()
+    mount = _writable_cpu_cgroup(version)
     if mount is None:
         pytest.skip(f"no cgroup v{version} hierarchy with the cpu controller that this user may write to")
     group = mount / f"cnnfast-test-{uuid.uuid4().hex[:8]}"
