@@ -22,8 +22,8 @@
  * neither does the result. */
 #define CONV2D_THREAD_WORK (1 << 16)
 
-/* The same for the bias gradient, in elements summed: break-even at about 8k
- * elements for 16 channels of 10x10 (LeNet-5's C3), 4k for 64 of 8x8 (2-5 us
+/* The same for the bias gradient, in elements summed: break-even at 7k-10k
+ * elements for 16 channels of 10x10 (LeNet-5's C3), 4k for 64 of 8x8 (3-5 us
  * on one thread; benchmarks/thread_break_even.py). */
 #define CONV2D_BIAS_THREAD_WORK 4096
 

@@ -22,13 +22,14 @@
  * bit of the result anyway, but it keeps every schedule reproducible. */
 #define POOL_MIN_ITEMS 64
 
-/* Least work, in window taps (or elements written, for the backward),
- * worth a thread of its own (see cnnfast_threads_for).  Measured on 2 cores,
- * float32 28x28 planes (benchmarks/thread_break_even.py): a second thread
- * breaks even at about 16k taps for 2x2 max pooling (10 us on one thread),
- * 10k for average pooling, 15k elements for the max-pooling backward and
- * 20k for the average-pooling backward. */
-#define POOL_THREAD_WORK 8192
+/* Least work worth a thread of its own (see cnnfast_threads_for): window
+ * taps for the forward, elements written plus taps for the backward.
+ * Measured on 2 cores, float32 28x28 planes, 2x2 windows, in two sweeps of
+ * benchmarks/thread_break_even.py: a second thread breaks even at 12k-16k
+ * taps for max pooling (about 10 us on one thread), 10k-12k for average
+ * pooling, and at 16k-24k for either backward. */
+#define POOL_FORWARD_THREAD_WORK 8192
+#define POOL_BACKWARD_THREAD_WORK 12288
 
 /* Window taps of the whole call: the work of the forward. */
 static double pool2d_taps(const pool2d_geometry *g)

@@ -76,7 +76,9 @@ int cnnfast_default_num_threads(void)
  * alone, at 2 threads, under 0.02; two 2-thread processes, 0.35-0.45; one
  * 2-thread process beside one busy 1-thread process, about 0.3 (and 1
  * thread was then faster than 2).  Between those sits 0.15. */
+#ifndef CNNFAST_MONITOR_BUSY /* (-D overrides it, for measuring) */
 #define CNNFAST_MONITOR_BUSY 0.15
+#endif
 /* Wait before trying a higher cap again, doubled after each failed trial:
  * a trial beside another busy process costs about one window at the slow
  * rate, so at the longest back-off trials cost about 1% of the time. */
