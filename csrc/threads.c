@@ -72,10 +72,11 @@ int cnnfast_default_num_threads(void)
  * kernels) says nothing about contention: it is restarted instead. */
 #define CNNFAST_MONITOR_STALE 0.5
 /* Waiting for a CPU per thread in use, as a fraction of the window, above
- * which the CPUs count as contended.  Measured on 2 cores, LeNet-5 training:
- * alone, at 2 threads, under 0.02; two 2-thread processes, 0.35-0.45; one
- * 2-thread process beside one busy 1-thread process, about 0.3 (and 1
- * thread was then faster than 2).  Between those sits 0.15. */
+ * which the CPUs count as contended.  Measured on 2 cores, LeNet-5 training
+ * with the monitor off, per 50 ms window: 2 threads with both CPUs free,
+ * 0.003; 1 thread beside one busy process, 0.003; 2 threads beside one busy
+ * process, 0.5-0.8 (8x slower than 1 thread); two 2-thread processes,
+ * 0.73-0.87.  0.15 is far from both sides (0.3 measured the same). */
 #ifndef CNNFAST_MONITOR_BUSY /* (-D overrides it, for measuring) */
 #define CNNFAST_MONITOR_BUSY 0.15
 #endif
