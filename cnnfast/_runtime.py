@@ -52,9 +52,10 @@ def _zen5_or_newer():
 
 
 def _load_openblas():
-    """Open scipy-openblas32's library, pin it to one thread, register its GEMMs
-    and its thread-count getter and setter (the kernels re-pin it to one thread
-    whenever someone, e.g. threadpoolctl, raised it).
+    """Open scipy-openblas32's library, pin it to one thread and register it with the kernels.
+
+    The kernels get its GEMMs and its thread-count getter and setter (they
+    re-pin it to one thread whenever someone, e.g. threadpoolctl, raised it).
 
     Run-time dispatch: on a CPU that OpenBLAS does not recognise but that has
     AVX-512, ask it for its AVX-512 kernels (unless the user chose a core with

@@ -40,8 +40,10 @@ class ThreadCount:
 
 
 def omp_num_threads(environ):
-    """The count ``OMP_NUM_THREADS`` asks for, or None when unset or invalid
-    (invalid values are ignored with a warning, as OpenMP ignores them)."""
+    """The count ``OMP_NUM_THREADS`` asks for, or None when unset or invalid.
+
+    Invalid values are ignored with a warning, as OpenMP ignores them.
+    """
     value = environ.get("OMP_NUM_THREADS")
     if value is None or not value.strip():
         return None
@@ -54,8 +56,10 @@ def omp_num_threads(environ):
 
 
 def adaptive_from_environment(environ):
-    """Whether the kernels may use fewer threads while the CPUs are contended:
-    yes unless ``OMP_DYNAMIC=false`` (OpenMP's switch for exactly that)."""
+    """Whether the kernels may use fewer threads while the CPUs are contended.
+
+    Yes unless ``OMP_DYNAMIC=false`` (OpenMP's switch for exactly that).
+    """
     value = environ.get("OMP_DYNAMIC", "").strip().lower()
     if value in ("", "true"):
         return True
@@ -82,13 +86,15 @@ def _read(root, path):
 
 
 def _unescape(field):
-    """mountinfo writes space, tab, newline and backslash as octal escapes."""
+    """Undo mountinfo's octal escapes (of space, tab, newline and backslash)."""
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def _cpu_hierarchies(root):
-    """[(version, absolute directory of this process's cgroup)] for the
-    hierarchies that control CPU time: the v2 one and a v1 one with ``cpu``."""
+    """The hierarchies that control CPU time, as [(version, this process's cgroup directory)].
+
+    The v2 one and a v1 one with the ``cpu`` controller.
+    """
     paths = {}  # 2 -> path (the "0::" line), 1 -> path (the line listing "cpu")
     for line in _read(root, "/proc/self/cgroup").splitlines():
         parts = line.split(":", 2)
@@ -147,9 +153,11 @@ def _quota_at(root, version, directory):
 
 
 def cgroup_cpu_quota(root="/"):
-    """This process's CPU quota in CPUs (e.g. 1.5) and the file that sets it,
-    or None when no cgroup limits it.  The tightest of its cgroup and every
-    ancestor, in every CPU hierarchy (v2 and v1 can both be mounted)."""
+    """The process's CPU quota in CPUs (e.g. 1.5) and the file that sets it.
+
+    None when no cgroup limits it.  The tightest of its cgroup and every
+    ancestor, in every CPU hierarchy (v2 and v1 can both be mounted).
+    """
     try:
         hierarchies = _cpu_hierarchies(root)
     except (OSError, UnicodeDecodeError):

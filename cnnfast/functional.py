@@ -19,28 +19,15 @@ import numpy as np
 
 from . import _checks, _kernels, reference
 
-__all__ = [
-    "conv2d",
-    "conv2d_backward",
-    "conv_transpose2d",
-    "conv_transpose2d_backward",
-    "max_pool2d",
-    "max_pool2d_backward",
-    "avg_pool2d",
-    "avg_pool2d_backward",
-    "global_avg_pool2d",
-    "global_avg_pool2d_backward",
-    "linear",
-    "linear_backward",
-]
+# The same functions as the reference (tests iterate over this list); BACKENDS is public too.
+__all__ = list(reference.__all__)
 
+#: The implementations every function here (and every layer) can run on.
 BACKENDS = ("fast", "reference")
 
 
 def _is_reference(backend):
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    return backend == "reference"
+    return _checks.one_of("backend", backend, BACKENDS) == "reference"
 
 
 # ----------------------------------------------------------------- convolution
@@ -49,8 +36,20 @@ def _is_reference(backend):
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, backend="fast"):
     """2-D convolution (cross-correlation, as in PyTorch).
 
-    x (N, C, H, W), weight (K, C // groups, kh, kw), bias (K,) or None
-    -> y (N, K, Ho, Wo) with Ho = (H + 2 * padding - dilation * (kh - 1) - 1) // stride + 1.
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), float32 or float64
+    weight : ndarray, shape (K, C // groups, kh, kw), x's dtype
+    bias : ndarray, shape (K,), or None
+    stride, padding, dilation : int or (int, int)
+    groups : int
+        Divides C and K.
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    y : ndarray, shape (N, K, Ho, Wo), x's dtype
+        ``Ho = (H + 2 * padding - dilation * (kh - 1) - 1) // stride + 1``, likewise Wo.
     """
     if _is_reference(backend):
         return reference.conv2d(x, weight, bias, stride, padding, dilation, groups)
@@ -62,11 +61,23 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, back
 
 def conv2d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1, backend="fast",
                     input_grad=True):
-    """Gradients of ``conv2d`` given grad_y (N, K, Ho, Wo) = dLoss/dy.
+    """Gradients of :func:`conv2d` given ``grad_y = dLoss/dy``.
 
-    -> (grad_x (N, C, H, W), grad_weight (K, C // groups, kh, kw), grad_bias (K,)).
-    ``input_grad=False`` skips grad_x (returned as None): the first layer of a
-    network has no use for the gradient of its data.
+    Parameters
+    ----------
+    grad_y : ndarray, shape (N, K, Ho, Wo)
+        The gradient of conv2d's output.
+    x, weight, stride, padding, dilation, groups, backend
+        As given to :func:`conv2d`.
+    input_grad : bool
+        False skips ``grad_x`` (returned as None): the first layer of a
+        network has no use for the gradient of its data.
+
+    Returns
+    -------
+    grad_x : ndarray, shape (N, C, H, W), or None
+    grad_weight : ndarray, shape (K, C // groups, kh, kw)
+    grad_bias : ndarray, shape (K,)
     """
     if _is_reference(backend):
         return reference.conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups, input_grad)
@@ -81,11 +92,24 @@ def conv2d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
                      backend="fast"):
-    """2-D transposed convolution: the input gradient of ``conv2d`` as a layer.
+    """2-D transposed convolution: the input gradient of :func:`conv2d` as a layer.
 
-    x (N, C, H, W), weight (C, K // groups, kh, kw), bias (K,) or None
-    -> y (N, K, Ho, Wo), Ho = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1.
-    Runs conv2d's input-gradient kernel with x in the place of grad_y.
+    Runs conv2d's input-gradient kernel with ``x`` in the place of ``grad_y``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), float32 or float64
+    weight : ndarray, shape (C, K // groups, kh, kw), x's dtype
+    bias : ndarray, shape (K,), or None
+    stride, padding, output_padding, dilation : int or (int, int)
+        ``output_padding`` must be smaller than the stride or the dilation.
+    groups : int
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    y : ndarray, shape (N, K, Ho, Wo), x's dtype
+        ``Ho = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1``.
     """
     if _is_reference(backend):
         return reference.conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups, dilation)
@@ -100,12 +124,23 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 
 def conv_transpose2d_backward(grad_y, x, weight, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
                               backend="fast"):
-    """Gradients of ``conv_transpose2d`` given grad_y (N, K, Ho, Wo).
+    """Gradients of :func:`conv_transpose2d` given ``grad_y = dLoss/dy``.
 
-    -> (grad_x (N, C, H, W), grad_weight (C, K // groups, kh, kw), grad_bias (K,)).
     The adjoint of an input gradient is the forward convolution, so grad_x is
-    conv2d(grad_y, weight) and grad_weight is conv2d's weight gradient with
+    ``conv2d(grad_y, weight)`` and grad_weight is conv2d's weight gradient with
     the roles of input and output gradient swapped.
+
+    Parameters
+    ----------
+    grad_y : ndarray, shape (N, K, Ho, Wo)
+    x, weight, stride, padding, output_padding, groups, dilation, backend
+        As given to :func:`conv_transpose2d`.
+
+    Returns
+    -------
+    grad_x : ndarray, shape (N, C, H, W)
+    grad_weight : ndarray, shape (C, K // groups, kh, kw)
+    grad_bias : ndarray, shape (K,)
     """
     if _is_reference(backend):
         return reference.conv_transpose2d_backward(grad_y, x, weight, stride, padding, output_padding, groups,
@@ -124,12 +159,26 @@ def conv_transpose2d_backward(grad_y, x, weight, stride=1, padding=0, output_pad
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, backend="fast"):
-    """Max pooling.  x (N, C, H, W) -> (y, argmax), both (N, C, Ho, Wo).
+    """Max pooling with the index of each maximum.
 
-    ``stride`` defaults to ``kernel_size``; ``padding`` is at most half the
-    window and never wins.  ``argmax`` (int64) is the flat index ``h * W + w``
-    of the maximum in its input plane; ties go to the first maximum in
-    row-major window order, and a NaN in the window wins (the first NaN).
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), float32 or float64
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+        Defaults to ``kernel_size``.
+    padding : int or (int, int)
+        At most half the window; padding never wins.
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    y : ndarray, shape (N, C, Ho, Wo), x's dtype
+        ``Ho = (H + 2 * padding - kh) // stride + 1``, likewise Wo.
+    argmax : ndarray, shape (N, C, Ho, Wo), int64
+        The flat index ``h * W + w`` of the maximum in its input plane; ties
+        go to the first maximum in row-major window order, and a NaN in the
+        window wins (the first NaN).
     """
     if _is_reference(backend):
         return reference.max_pool2d(x, kernel_size, stride, padding)
@@ -141,28 +190,45 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, backend="fast"):
 
 
 def max_pool2d_backward(grad_y, argmax, x_shape, backend="fast"):
-    """Gradient of ``max_pool2d``: grad_y (N, C, Ho, Wo) routed to ``argmax``.
+    """Gradient of :func:`max_pool2d`: ``grad_y`` routed to the ``argmax`` positions.
 
-    -> grad_x of shape ``x_shape``.  ``argmax`` is checked (integer dtype,
-    shape of grad_y, indices inside the plane) before any kernel reads it.
+    Parameters
+    ----------
+    grad_y : ndarray, shape (N, C, Ho, Wo)
+    argmax : ndarray of int, shape (N, C, Ho, Wo)
+        From :func:`max_pool2d`; checked (integer dtype, shape of grad_y,
+        indices inside the plane) before any kernel reads it.
+    x_shape : (N, C, H, W)
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    grad_x : ndarray, shape ``x_shape``, grad_y's dtype
     """
     if _is_reference(backend):
         return reference.max_pool2d_backward(grad_y, argmax, x_shape)
-    grad_y, argmax, x_shape = _checks.max_pool2d_backward_args(grad_y, argmax, x_shape)
-    n, c, h, w = x_shape
-    ho, wo = grad_y.shape[2:]
-    # The windows are unknown here: the kernel reads only the plane sizes.
-    g = _checks.PoolGeometry(n, c, h, w, ho, wo, (1, 1), (1, 1), (0, 0))
-    grad_x = np.empty(x_shape, dtype=grad_y.dtype)
+    grad_y, argmax, g = _checks.max_pool2d_backward_args(grad_y, argmax, x_shape)
+    grad_x = np.empty(g.input_shape, dtype=grad_y.dtype)
     _kernels.max_pool2d_backward(g, grad_y, argmax, grad_x)
     return grad_x
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True, backend="fast"):
-    """Average pooling.  x (N, C, H, W) -> y (N, C, Ho, Wo).
+    """Average pooling.
 
-    The divisor is ``kh * kw`` when ``count_include_pad``, else the number of
-    input (non-padding) elements in the window.
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), float32 or float64
+    kernel_size, stride, padding
+        As for :func:`max_pool2d`.
+    count_include_pad : bool
+        The divisor is ``kh * kw`` when true, else the number of input
+        (non-padding) elements in the window.
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    y : ndarray, shape (N, C, Ho, Wo), x's dtype
     """
     if _is_reference(backend):
         return reference.avg_pool2d(x, kernel_size, stride, padding, count_include_pad)
@@ -174,7 +240,19 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True, b
 
 def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride=None, padding=0, count_include_pad=True,
                         backend="fast"):
-    """Gradient of ``avg_pool2d``: grad_y (N, C, Ho, Wo) -> grad_x of shape ``x_shape``."""
+    """Gradient of :func:`avg_pool2d`: each output's gradient spread evenly over its window.
+
+    Parameters
+    ----------
+    grad_y : ndarray, shape (N, C, Ho, Wo)
+    x_shape : (N, C, H, W)
+    kernel_size, stride, padding, count_include_pad, backend
+        As given to :func:`avg_pool2d`.
+
+    Returns
+    -------
+    grad_x : ndarray, shape ``x_shape``, grad_y's dtype
+    """
     if _is_reference(backend):
         return reference.avg_pool2d_backward(grad_y, x_shape, kernel_size, stride, padding, count_include_pad)
     grad_y, g = _checks.pool2d_backward_args(grad_y, x_shape, kernel_size, stride, padding)
@@ -184,7 +262,17 @@ def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride=None, padding=0, co
 
 
 def global_avg_pool2d(x, backend="fast"):
-    """Mean over each plane: x (N, C, H, W) -> y (N, C)."""
+    """Mean over each plane.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), float32 or float64
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    y : ndarray, shape (N, C), x's dtype
+    """
     if _is_reference(backend):
         return reference.global_avg_pool2d(x)
     x, g = _checks.global_avg_pool2d_args(x)
@@ -194,7 +282,18 @@ def global_avg_pool2d(x, backend="fast"):
 
 
 def global_avg_pool2d_backward(grad_y, x_shape, backend="fast"):
-    """Gradient of ``global_avg_pool2d``: grad_y (N, C) -> grad_x of shape ``x_shape``."""
+    """Gradient of :func:`global_avg_pool2d`.
+
+    Parameters
+    ----------
+    grad_y : ndarray, shape (N, C)
+    x_shape : (N, C, H, W)
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    grad_x : ndarray, shape ``x_shape``, grad_y's dtype
+    """
     if _is_reference(backend):
         return reference.global_avg_pool2d_backward(grad_y, x_shape)
     grad_y, g = _checks.global_avg_pool2d_backward_args(grad_y, x_shape)
@@ -207,11 +306,21 @@ def global_avg_pool2d_backward(grad_y, x_shape, backend="fast"):
 
 
 def linear(x, weight, bias=None, backend="fast"):
-    """Fully connected layer (torch.nn.functional.linear): y = x @ weight.T + bias.
+    """Fully connected layer (torch.nn.functional.linear): ``y = x @ weight.T + bias``.
 
-    x (N, in_features), weight (out_features, in_features), bias (out_features,)
-    or None -> y (N, out_features).  Only 2-D x: flatten any other axes first.
     The fast backend runs cnnfast's own GEMM on its OpenMP threads, never NumPy's BLAS.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, in_features), float32 or float64
+        Only 2-D: flatten any other axes first.
+    weight : ndarray, shape (out_features, in_features), x's dtype
+    bias : ndarray, shape (out_features,), or None
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    y : ndarray, shape (N, out_features), x's dtype
     """
     if _is_reference(backend):
         return reference.linear(x, weight, bias)
@@ -222,9 +331,19 @@ def linear(x, weight, bias=None, backend="fast"):
 
 
 def linear_backward(grad_y, x, weight, backend="fast"):
-    """Gradients of ``linear`` given grad_y (N, out_features) = dLoss/dy.
+    """Gradients of :func:`linear` given ``grad_y = dLoss/dy``.
 
-    -> (grad_x (N, in_features), grad_weight (out_features, in_features), grad_bias (out_features,))
+    Parameters
+    ----------
+    grad_y : ndarray, shape (N, out_features)
+    x, weight, backend
+        As given to :func:`linear`.
+
+    Returns
+    -------
+    grad_x : ndarray, shape (N, in_features)
+    grad_weight : ndarray, shape (out_features, in_features)
+    grad_bias : ndarray, shape (out_features,)
     """
     if _is_reference(backend):
         return reference.linear_backward(grad_y, x, weight)

@@ -5,7 +5,10 @@ campaign lives in its own process: a segfault, an abort from a sanitizer or a
 runaway allocation kills this child, and the test that spawned it fails with
 the child's stderr instead of taking pytest down.  The child caps its own
 address space (``RLIMIT_AS``), so a call that tries to allocate a huge buffer
-gets a ``MemoryError`` instead of paging the machine to death.
+gets a ``MemoryError`` instead of paging the machine to death.  Only Linux
+enforces that cap (macOS refuses or ignores ``RLIMIT_AS``, Windows has no
+``resource`` module), so elsewhere the driver refuses to run: valid calls on
+the huge zero-stride views it generates would allocate their outputs for real.
 
 The property, for every generated call: the fast backend either
 
@@ -34,7 +37,6 @@ import argparse
 import inspect
 import json
 import os
-import resource
 import sys
 import time
 import warnings
@@ -387,6 +389,10 @@ def main():
     # memory needs terabytes of address space; ASAN_OPTIONS max_allocation_size_mb
     # caps allocations instead.
     if not os.environ.get("CNNFAST_SANITIZED"):
+        if not sys.platform.startswith("linux"):
+            sys.exit("fuzz_driver: needs an enforced address-space cap (RLIMIT_AS), which only Linux has")
+        import resource
+
         limit = int(options.memory_gib * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     cnnfast.set_num_threads(2)

@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import _runtime
+from .. import _runtime, functional
 from . import cases, memory
 from .ceiling import sgemm_gflops
 from .threads import blas_limiter
 
 PAUSE_SECONDS = 0.01
-BACKENDS = ("fast", "reference", "torch")
+BACKENDS = (*functional.BACKENDS, "torch")
 
 
 class BackendMismatch(RuntimeError):

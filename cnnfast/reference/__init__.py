@@ -8,19 +8,11 @@ benchmarked against.  Arrays are NCHW (linear's are (N, features)), float32
 or float64, and results have the input dtype.
 """
 
-from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
-from .linear import linear, linear_backward
-from .pool import (
-    avg_pool2d,
-    avg_pool2d_backward,
-    global_avg_pool2d,
-    global_avg_pool2d_backward,
-    max_pool2d,
-    max_pool2d_backward,
-)
-
-from . import conv, pool  # noqa: E402  (the submodules, for their __all__)
-# The function `linear` hides its submodule's name here: take that __all__ directly.
-from .linear import __all__ as _linear_all  # noqa: E402
+# Each submodule's __all__ lists its functions: they are re-exported here as they are.
+from . import conv, pool
+from .conv import *  # noqa: F403
+from .linear import *  # noqa: F403
+from .linear import __all__ as _linear_all  # the function `linear` hides the submodule's name
+from .pool import *  # noqa: F403
 
 __all__ = conv.__all__ + pool.__all__ + _linear_all
