@@ -79,6 +79,8 @@ class ImageDataGenerator:
         Makes every random draw (augmentation and :meth:`flow`'s shuffling
         when ``flow`` gets no seed of its own) reproducible.
 
+    Notes
+    -----
     Output is always float32; batches are NCHW ``(N, C, H, W)``, and
     ``(N, H, W)`` input is treated as one channel.
     """

@@ -42,6 +42,8 @@ class Optimizer:
     lr : float
         Learning rate, >= 0. ``self.lr`` is read and written by the schedulers.
 
+    Notes
+    -----
     Subclasses name their state arrays in ``_state_arrays`` and their scratch
     arrays in ``_scratch_arrays`` and implement ``_update(data, grad, state, scratch)``.
     """
