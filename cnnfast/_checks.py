@@ -48,6 +48,8 @@ __all__ = [
     "float_dtype",
     "batch_free_shape",
     "shape4",
+    "OPTIONAL_ARRAYS",
+    "ndarray",
     "float_arrays",
     "contiguous",
     "ConvGeometry",
@@ -195,23 +197,48 @@ def shape4(name, value):
 # ---------------------------------------------------------------------- arrays
 
 
+#: The array arguments that may be None (no bias).
+OPTIONAL_ARRAYS = ("bias",)
+
+
+def ndarray(name, value):
+    """``value`` as a NumPy array, else TypeError naming ``name`` and what it got.
+
+    Arrays pass as they are; NumPy scalars and nested lists or tuples of
+    numbers (array-likes) are converted.  Anything else (None, a Python
+    number, a string, a torch tensor, any other object) is refused, as
+    ``torch.nn.functional`` refuses what is not a tensor: converting it
+    silently would hide a swapped or forgotten argument.
+    """
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, (np.generic, list, tuple)):
+        try:
+            return np.asarray(value)
+        except ValueError as error:  # a ragged list
+            raise ValueError(f"{name} is not a rectangular nested list: {error}") from None
+    hint = " (for a torch tensor: t.detach().numpy())" if hasattr(value, "detach") else ""
+    raise TypeError(f"{name} must be a NumPy array, got {type(value).__name__}{hint}")
+
+
 def float_arrays(**arrays):
     """The named arrays as float32 or float64 arrays of one dtype, not yet copied.
 
-    ``None`` values are passed through.  Views, negative strides, Fortran
-    order and read-only arrays are accepted; :func:`contiguous` copies them
-    once, after every shape check, so that a malformed call with a huge view
-    (a broadcast or zero-stride array of billions of elements) is refused
-    before any memory is allocated for it.
+    Each must be an array or array-like (:func:`ndarray`); only those named in
+    :data:`OPTIONAL_ARRAYS` may be None, and are passed through.  Views,
+    negative strides, Fortran order and read-only arrays are accepted;
+    :func:`contiguous` copies them once, after every shape check, so that a
+    malformed call with a huge view (a broadcast or zero-stride array of
+    billions of elements) is refused before any memory is allocated for it.
     """
     converted = {}
     dtype = None
     first = None
     for name, value in arrays.items():
-        if value is None:
+        if value is None and name in OPTIONAL_ARRAYS:
             converted[name] = None
             continue
-        array = value if isinstance(value, np.ndarray) else np.asarray(value)
+        array = ndarray(name, value)
         if array.dtype not in FLOAT_DTYPES:
             raise TypeError(
                 f"{name} must be float32 or float64, got dtype {array.dtype} with shape {array.shape}"
@@ -404,7 +431,7 @@ def max_pool2d_backward_args(grad_y, argmax, x_shape):
     (grad_y,) = float_arrays(grad_y=grad_y)
     _ndim("grad_y", grad_y, 4, "(N, C, Ho, Wo)")
     shape = _input_shape(x_shape, grad_y)
-    argmax = argmax if isinstance(argmax, np.ndarray) else np.asarray(argmax)
+    argmax = ndarray("argmax", argmax)
     if argmax.dtype.kind not in "iu":
         raise TypeError(f"argmax must be an integer array, got dtype {argmax.dtype}")
     _expect_shape("argmax", argmax, grad_y.shape, "the shape of grad_y")

@@ -880,3 +880,62 @@ def test_cython_refuses_a_conv_geometry_the_c_cannot_run(field, value, match):
     y = np.empty(g.output_shape)
     with pytest.raises(ValueError, match=match):
         _kernels.conv2d_forward(g, s["x"], s["weight"], None, y)
+
+
+# ------------------------------------------------------------ not an array at all
+
+# Each is refused as a TypeError naming the argument (issue 15: F.conv2d(None, w) raised AttributeError).
+NOT_ARRAYS = [None, 3.0, 7, "x", b"x", object(), {"a": 1}]
+
+
+def _array_arguments(name):
+    """Every array argument of ``name``: the float arrays, plus max_pool2d_backward's argmax."""
+    return FLOAT_ARRAYS[name] + (("argmax",) if name == "max_pool2d_backward" else ())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_an_argument_that_is_not_an_array_is_a_type_error_naming_it(name, backend):
+    for argument in _array_arguments(name):
+        for value in NOT_ARRAYS:
+            if value is None and argument in _checks.OPTIONAL_ARRAYS:
+                continue
+            args = good_args(name)
+            args[argument] = value
+            with pytest.raises(TypeError, match=rf"^{argument} must be a NumPy array, got {type(value).__name__}"):
+                call(name, backend, args)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_torch_tensor_is_refused_with_a_hint(backend):
+    torch = pytest.importorskip("torch")
+    args = good_args("conv2d")
+    args["x"] = torch.from_numpy(args["x"])
+    with pytest.raises(TypeError, match=r"x must be a NumPy array, got Tensor \(for a torch tensor: t\.detach"):
+        call("conv2d", backend, args)
+
+
+def _every_layer():
+    from cnnfast import layers as L
+
+    return [getattr(L, name) for name in sorted(L.__all__)
+            if isinstance(getattr(L, name), type) and issubclass(getattr(L, name), L.Layer)
+            and getattr(L, name) is not L.Layer]
+
+
+def _a_layer(cls):
+    from cnnfast import layers as L
+
+    needs = {"Conv2D": (2, 3), "Conv2DTranspose": (2, 3), "Convolution2D": (2, 3), "Dense": (3,),
+             "Dropout": (0.5,), "Rescaling": (1.0,), "Residual": (L.ReLU(),)}
+    return cls(*needs.get(cls.__name__, ()))
+
+
+@pytest.mark.parametrize("cls", _every_layer(), ids=lambda cls: cls.__name__)
+def test_every_layer_refuses_an_input_that_is_not_an_array(cls):
+    for value in NOT_ARRAYS + [[[1.0, 2.0]]]:
+        layer = _a_layer(cls)
+        with pytest.raises(TypeError, match=rf"x must be a NumPy array, got {type(value).__name__}"):
+            layer.forward(value)
+        with pytest.raises(TypeError, match=rf"x must be a NumPy array, got {type(value).__name__}"):
+            layer(value)

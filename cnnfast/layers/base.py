@@ -319,7 +319,7 @@ class Layer:
 
     def _check_input(self, x):
         if not isinstance(x, np.ndarray):
-            raise TypeError(f"{self._label()} expects a NumPy array, got {type(x).__name__}")
+            raise TypeError(f"{self._label()}: x must be a NumPy array, got {type(x).__name__}")
         if x.dtype not in check.FLOAT_DTYPES:
             raise TypeError(f"{self._label()} expects a float32 or float64 array, got dtype {x.dtype} "
                             f"with shape {x.shape}")
