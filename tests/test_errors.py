@@ -159,7 +159,7 @@ def test_bad_dtype(name, changes, exception, match, backend):
 # wrong length with ValueError.
 
 
-def _scalar_cases(names, argument, minimum, none_allowed=False):
+def _scalar_cases(names, argument, minimum, none_allowed=False, strings=False):
     bad = [
         (minimum - 1, ValueError, rf"{argument} must be >= {minimum}, got {minimum - 1}"),
         ((1, minimum - 1), ValueError, rf"{argument} must be >= {minimum}"),
@@ -178,6 +178,9 @@ def _scalar_cases(names, argument, minimum, none_allowed=False):
         bad.append((-3, ValueError, rf"{argument} must be >= {minimum}, got -3"))
     if none_allowed:  # pooling's stride=None means stride=kernel_size
         bad = [case for case in bad if case[0] is not None]
+    if strings:  # conv2d's padding="valid" / "same": another string is a bad value, as in torch
+        bad = [(value, ValueError, rf"{argument} must be an int, a pair, 'valid' or 'same', got '2'")
+               if isinstance(value, str) else (value, exception, match) for value, exception, match in bad]
     for name in names:
         for value, exception, match in bad:
             yield pytest.param(name, {argument: value}, exception, match, id=f"{name}-{argument}={value!r}")
@@ -188,7 +191,8 @@ POOL = ("max_pool2d", "avg_pool2d", "avg_pool2d_backward")
 
 SCALAR_CASES = [
     *_scalar_cases(CONV, "stride", 1),
-    *_scalar_cases(CONV, "padding", 0),
+    *_scalar_cases(("conv2d", "conv2d_backward"), "padding", 0, strings=True),
+    *_scalar_cases(("conv_transpose2d", "conv_transpose2d_backward"), "padding", 0),
     *_scalar_cases(CONV, "dilation", 1),
     *_scalar_cases(("conv_transpose2d", "conv_transpose2d_backward"), "output_padding", 0),
     *_scalar_cases(POOL, "kernel_size", 1),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import _checks as check
 from .. import _geometry
 from .. import functional as F
@@ -101,16 +99,9 @@ class Conv2D(_ConvBase):
                  kernel_initializer="torch_default", bias_initializer="torch_default", name=None):
         super().__init__(filters, kernel_size, stride, dilation, groups, use_bias, kernel_initializer,
                          bias_initializer, name)
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
-            if padding == "same" and self.stride != (1, 1):
-                raise ValueError(f"padding='same' needs stride 1 (as in torch), got stride {stride!r}")
-        self.padding = padding if isinstance(padding, str) else check.pair("padding", padding, 0)
-        if padding == "same":
-            self._pad, self._extra = _geometry.same_padding(self.kernel_size, self.dilation)
-        else:
-            self._pad, self._extra = ((0, 0) if padding == "valid" else self.padding), (0, 0)
+        # Refuses a bad string, and "same" with a stride, now rather than at the first call.
+        self._pad, self._extra = check.conv_padding(padding, self.kernel_size, self.stride, self.dilation)
+        self.padding = padding if isinstance(padding, str) else self._pad
 
     def output_shape(self, input_shape):
         """(C, H, W) -> (filters, Ho, Wo)."""
@@ -128,24 +119,17 @@ class Conv2D(_ConvBase):
         self._create((self.filters, channels // self.groups) + self.kernel_size, rng)
 
     def _forward(self, x, training):
-        if self._extra != (0, 0):
-            # Asymmetric "same" padding: the kernels pad symmetrically, so the
-            # one extra bottom row / right column is added here.
-            x = np.pad(x, ((0, 0), (0, 0), (0, self._extra[0]), (0, self._extra[1])))
-        y = F.conv2d(x, self.weight.data, self._bias_data(), self.stride, self._pad, self.dilation, self.groups,
+        y = F.conv2d(x, self.weight.data, self._bias_data(), self.stride, self.padding, self.dilation, self.groups,
                      backend=self.backend)
         if training:
             self._cache = x
         return y
 
     def _backward(self, grad_y, input_grad=True):
-        x = self._cache
-        grad_x, grad_w, grad_b = F.conv2d_backward(grad_y, x, self.weight.data, self.stride, self._pad,
+        grad_x, grad_w, grad_b = F.conv2d_backward(grad_y, self._cache, self.weight.data, self.stride, self.padding,
                                                    self.dilation, self.groups, backend=self.backend,
                                                    input_grad=input_grad)
         self._set_grads(grad_w, grad_b)
-        if input_grad and self._extra != (0, 0):
-            grad_x = grad_x[:, :, :x.shape[2] - self._extra[0], :x.shape[3] - self._extra[1]]
         return grad_x
 
     def _backward_params(self, grad_y):
