@@ -140,7 +140,7 @@ def main(args, argv=None):
     history = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, shuffle=True,
                         callbacks=[schedule], verbose=0 if args.quiet else 1)
     seconds = time.perf_counter() - start
-    result = model.evaluate(x_test, y_test, batch_size=256)
+    result = model.evaluate(x_test, y_test, batch_size=256, return_dict=True)
     if args.save:
         model.save(args.save)
         print(f"saved to {args.save}")

@@ -30,11 +30,11 @@ def data():
 def test_fit_learns_a_separable_problem(data):
     (x, y), (xt, yt) = data
     model = compiled()
-    before = model.evaluate(xt, yt)
+    _, accuracy_before = model.evaluate(xt, yt)
     history = model.fit(x, y, epochs=3, batch_size=32, verbose=0)
-    after = model.evaluate(xt, yt)
-    assert before["accuracy"] < 0.6
-    assert after["accuracy"] >= 0.95
+    _, accuracy_after = model.evaluate(xt, yt)
+    assert accuracy_before < 0.6
+    assert accuracy_after >= 0.95
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert history.epoch == [0, 1, 2]
     assert sorted(history.history) == ["accuracy", "images_per_sec", "loss", "lr"]
@@ -107,7 +107,7 @@ def test_validation_split_holds_out_the_last_fraction(data):
     history = model.fit(x, y, epochs=2, batch_size=32, validation_split=0.25, verbose=0, callbacks=[Params()])
     assert samples == [192]
     # The last epoch's validation ran on the final weights over x[192:].
-    held_out = model.evaluate(x[192:], y[192:])
+    held_out = model.evaluate(x[192:], y[192:], return_dict=True)
     assert history.history["val_loss"][-1] == pytest.approx(held_out["loss"], rel=1e-12)
     assert history.history["val_accuracy"][-1] == held_out["accuracy"]
     assert len(history.history["val_loss"]) == 2
@@ -117,8 +117,9 @@ def test_validation_data_takes_precedence(data):
     (x, y), (xt, yt) = data
     model = compiled()
     history = model.fit(x, y, epochs=1, validation_data=(xt, yt), validation_split=0.5, verbose=0)
-    assert history.history["val_accuracy"][-1] == model.evaluate(xt, yt)["accuracy"]
-    assert history.history["val_loss"][-1] == pytest.approx(model.evaluate(xt, yt)["loss"], rel=1e-12)
+    loss, accuracy = model.evaluate(xt, yt)
+    assert history.history["val_accuracy"][-1] == accuracy
+    assert history.history["val_loss"][-1] == pytest.approx(loss, rel=1e-12)
 
 
 def test_bad_inputs_are_refused_with_clear_messages(data):
@@ -161,7 +162,7 @@ def test_float64_input_is_converted_once_and_float64_models_train(data):
     model64.compile("sgd", lr=0.05, momentum=0.9)
     model64.fit(x, y, epochs=2, verbose=0)
     assert model64.predict(x).dtype == np.float64
-    assert model64.evaluate(x, y)["accuracy"] > 0.9
+    assert model64.evaluate(x, y)[1] > 0.9
 
 
 def test_one_hot_targets(data):
@@ -169,7 +170,7 @@ def test_one_hot_targets(data):
     model = compiled()
     history = model.fit(x, np.eye(4)[y], epochs=2, verbose=0)
     assert history.history["accuracy"][-1] > 0.9
-    assert model.evaluate(x, np.eye(4)[y])["accuracy"] == model.evaluate(x, y)["accuracy"]
+    assert model.evaluate(x, np.eye(4)[y])[1] == model.evaluate(x, y)[1]
 
 
 def test_train_on_batch_evaluate_predict(data):
@@ -184,7 +185,7 @@ def test_train_on_batch_evaluate_predict(data):
     assert logits.shape == (256, 4) and logits.dtype == np.float32
     np.testing.assert_allclose(logits, model.predict(x), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(logits[:3], model(x[:3]), rtol=1e-5, atol=1e-6)
-    result = model.evaluate(x, y, batch_size=100)
+    result = model.evaluate(x, y, batch_size=100, return_dict=True)
     assert result["accuracy"] == np.mean(logits.argmax(1) == y)
     # Inference keeps no caches: there is nothing to backpropagate through.
     with pytest.raises(RuntimeError, match="forward"):
@@ -198,7 +199,8 @@ def test_metrics_empty_reports_loss_only(data):
     model.compile("sgd", metrics=())
     history = model.fit(x, y, epochs=1, validation_split=0.25, verbose=0)
     assert sorted(history.history) == ["images_per_sec", "loss", "lr", "val_loss"]
-    assert set(model.evaluate(x, y)) == {"loss"}
+    assert set(model.evaluate(x, y, return_dict=True)) == {"loss"}
+    assert isinstance(model.evaluate(x, y), float)  # Keras: the loss alone when there is no metric
 
 
 def test_clip_norm_bounds_each_step(data):
@@ -223,7 +225,7 @@ def test_optimizer_instance(data):
     model.compile(opt)
     assert model.optimizer is opt
     model.fit(x, y, epochs=2, verbose=0)
-    assert model.evaluate(x, y)["accuracy"] > 0.9
+    assert model.evaluate(x, y)[1] > 0.9
     with pytest.raises(TypeError):
         model.compile(opt, lr=0.1)
 
@@ -304,7 +306,7 @@ def test_augment_transforms_every_training_batch_and_never_validation(data):
     plain = compiled()
     plain.fit(x, y, epochs=2, batch_size=64, verbose=0)
     assert not np.allclose(model.predict(xv), plain.predict(xv))  # the augmented batches were trained on
-    assert history.history["val_loss"][-1] == pytest.approx(model.evaluate(xv, yv)["loss"])
+    assert history.history["val_loss"][-1] == pytest.approx(model.evaluate(xv, yv)[0])
 
 
 def test_augment_accepts_an_image_data_generator_and_checks_shapes(data):
@@ -313,8 +315,56 @@ def test_augment_accepts_an_image_data_generator_and_checks_shapes(data):
     (x, y), (xt, yt) = data
     model = compiled()
     model.fit(x, y, epochs=3, batch_size=32, verbose=0, augment=ImageDataGenerator(width_shift_range=1, seed=0))
-    assert model.evaluate(xt, yt)["accuracy"] >= 0.9
+    assert model.evaluate(xt, yt)[1] >= 0.9
     with pytest.raises(ValueError, match="changed the batch shape"):
         compiled().fit(x, y, epochs=1, verbose=0, augment=lambda b: b[:, :, 1:])
     with pytest.raises(TypeError, match="augment"):
         compiled().fit(x, y, epochs=1, verbose=0, augment=3)
+
+
+# --------------------------------------------- Keras's positional order and return values (issue 15)
+
+
+def test_fit_takes_keras_positional_order_batch_size_then_epochs(data):
+    (x, y), _ = data
+    model = compiled()
+    seen = {}
+
+    class Params(Callback):
+        def on_train_begin(self, logs=None):
+            seen.update(self.params)
+
+    # fit(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle), as Keras 3.
+    history = model.fit(x, y, 32, 4, 0, [Params()], 0.25, None, False)
+    assert history.epoch == [0, 1, 2, 3]
+    assert seen["batch_size"] == 32 and seen["epochs"] == 4 and seen["steps"] == 6  # 192 samples / 32
+    assert "val_loss" in history.history
+    # Keras's next positions are class_weight and sample_weight, which cnnfast does not take: keyword-only after.
+    with pytest.raises(TypeError, match="positional"):
+        model.fit(x, y, 32, 1, 0, None, 0.0, None, True, 0)
+    assert model.fit(x, y, verbose=0, initial_epoch=1, epochs=2).epoch == [1]
+
+
+def test_evaluate_returns_keras_list_scalar_or_dict(data):
+    (x, y), _ = data
+    model = compiled()
+    loss, accuracy = model.evaluate(x, y)
+    assert model.metrics_names == ["loss", "accuracy"]
+    assert model.evaluate(x, y, return_dict=True) == {"loss": loss, "accuracy": accuracy}
+    assert isinstance(loss, float) and 0.0 <= accuracy <= 1.0
+    no_metrics = small_model()
+    no_metrics.compile("sgd", metrics=[])
+    assert no_metrics.metrics_names == ["loss"]
+    assert no_metrics.evaluate(x, y) == pytest.approx(loss)   # the same weights (seed 0): the same loss
+    with pytest.raises(TypeError, match="positional"):
+        model.evaluate(x, y, 32, 0, True)
+
+
+def test_verbose_auto_is_accepted_and_prints(data, capsys):
+    (x, y), _ = data
+    model = compiled()
+    model.fit(x[:64], y[:64], epochs=1, verbose="auto")
+    model.evaluate(x, y, verbose="auto")
+    assert "loss" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="verbose must be one of"):
+        model.fit(x, y, verbose=3)

@@ -71,7 +71,7 @@ class Trainer:
 
     # ---------------------------------------------------------------- compile
 
-    def compile(self, optimizer="sgd", loss="cross_entropy", metrics=("accuracy",), clip_norm=None,
+    def compile(self, optimizer="sgd", loss="cross_entropy", metrics=("accuracy",), *, clip_norm=None,
                 **optimizer_kwargs):
         """Choose how to train.
 
@@ -148,9 +148,15 @@ class Trainer:
             logs["accuracy"] = correct / size
         return logs
 
-    def fit(self, x, y=None, epochs=1, batch_size=None, validation_split=0.0, validation_data=None, shuffle=True,
-            callbacks=(), verbose=1, initial_epoch=0, augment=None, steps_per_epoch=None):
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, *, initial_epoch=0, steps_per_epoch=None, augment=None):
         """Train for ``epochs - initial_epoch`` epochs.
+
+        The positional order is Keras's, ``fit(x, y, batch_size, epochs, verbose,
+        callbacks, validation_split, validation_data, shuffle)``; the rest is
+        keyword-only (Keras's next positions, ``class_weight`` and
+        ``sample_weight``, are not supported, so no later argument can take
+        their place by accident).
 
         Parameters
         ----------
@@ -164,9 +170,13 @@ class Trainer:
             stops with a warning).
         y : ndarray, optional
             (N,) integer labels or (N, C) float targets; only with an array ``x``.
-        epochs : int
         batch_size : int, optional
             Default 32; only with an array ``x`` (a batch iterator makes its own).
+        epochs : int
+        verbose : {"auto", 0, 1, 2}
+            0 silent; 1 or "auto" (the default) a progress bar per epoch on a
+            terminal, one line per epoch elsewhere (logs, pipes); 2 one line per epoch.
+        callbacks : sequence of Callback, optional
         validation_split : float in [0, 1)
             The LAST fraction of the arrays (taken before shuffling, as Keras)
             is held out; arrays only.
@@ -178,9 +188,6 @@ class Trainer:
         shuffle : bool
             Arrays: a new permutation every epoch from the model's seeded
             generator.  Ignored for a batch iterator (it shuffles itself).
-        callbacks : sequence of Callback
-        verbose : {0, 1, 2}
-            0 silent, 1 a progress bar per epoch, 2 one line per epoch.
         initial_epoch : int
             The epoch to start from (for resuming); ``epochs`` is the last one.
         augment : ImageDataGenerator or callable, optional
@@ -218,7 +225,7 @@ class Trainer:
         if initial_epoch < 0 or epochs < initial_epoch:
             raise ValueError(f"need 0 <= initial_epoch <= epochs, got initial_epoch={initial_epoch}, epochs={epochs}")
         steps = None if steps_per_epoch is None else check.positive_int("steps_per_epoch", steps_per_epoch, None)
-        check.one_of("verbose", verbose, (0, 1, 2))
+        verbose = 1 if check.one_of("verbose", verbose, ("auto", 0, 1, 2)) == "auto" else verbose
         transform = getattr(augment, "random_transform", augment)
         if transform is not None and not callable(transform):
             raise TypeError(f"augment must be an ImageDataGenerator or a callable, got {type(augment).__name__}")
@@ -277,7 +284,12 @@ class Trainer:
 
     # -------------------------------------------------------------- evaluation
 
-    def evaluate(self, x, y=None, batch_size=256, verbose=0):
+    @property
+    def metrics_names(self):
+        """``["loss", *metrics]``: the order of :meth:`evaluate`'s list (Keras's attribute)."""
+        return ["loss", *self.metrics]
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose=0, *, return_dict=False):
         """Mean loss (and accuracy if compiled with it) over ``(x, y)``, in inference mode.
 
         Parameters
@@ -287,18 +299,26 @@ class Trainer:
             pairs (one pass is evaluated).
         y : ndarray, optional
             (N,) labels or (N, C) targets, with an array ``x``.
-        batch_size : int
-        verbose : int
+        batch_size : int, optional
+            Default 256 (no caches are kept, so a large batch is cheap).
+        verbose : {0, 1, 2, "auto"}
             Non-zero: print the result on one line.
+        return_dict : bool
+            Return ``{"loss": ..., "accuracy": ...}`` instead of the list.
 
         Returns
         -------
-        dict
-            ``{"loss": ..., "accuracy": ...}``; the loss is the size-weighted
-            mean of the batch losses.
+        float, list or dict
+            As Keras: the loss alone when compiled without metrics, else the
+            list ``[loss, accuracy]`` (in :attr:`metrics_names` order), so
+            ``loss, acc = model.evaluate(x, y)`` works; the dict with
+            ``return_dict=True``.  The loss is the size-weighted mean of the
+            batch losses.
         """
         self._require_compiled("evaluate")
-        batch_size = check.positive_int("batch_size", batch_size, None)
+        check.one_of("verbose", verbose, ("auto", 0, 1, 2))
+        batch_size = check.positive_int("batch_size", _VALIDATION_BATCH_SIZE if batch_size is None else batch_size,
+                                        None)
         if data.is_batch_stream(x):
             if y is not None:
                 raise ValueError("evaluate: y must not be given when x is a batch iterator or generator")
@@ -315,7 +335,10 @@ class Trainer:
         result = totals.logs()
         if verbose:
             print(format_logs(result), flush=True)
-        return result
+        if return_dict:
+            return result
+        values = [result[name] for name in self.metrics_names]
+        return values[0] if len(values) == 1 else values
 
 
 class _Augmented:
