@@ -38,6 +38,9 @@ LAYER_CASES = {
                     (2, 3, 4, 4)),
     "dense": (lambda: L.Dense(4), (3, 5)),
     "dense_nobias": (lambda: L.Dense(3, use_bias=False), (2, 4)),
+    "dense_activation": (lambda: L.Dense(4, activation="tanh"), (3, 5)),
+    "dense_softmax": (lambda: L.Dense(3, activation="softmax"), (3, 5)),
+    "conv_activation": (lambda: L.Conv2D(2, 3, padding="same", activation="sigmoid"), (2, 2, 4, 5)),
     "flatten": (lambda: L.Flatten(), (2, 2, 3)),
     "dropout": (lambda: L.Dropout(0.5), (4, 6)),
     "batchnorm1d": (lambda: L.BatchNorm1D(), (5, 3)),
@@ -634,3 +637,61 @@ def test_build_refuses_bad_rng_and_shapes():
         L.Dense(2).build(3)
     with pytest.raises(ValueError, match="2-D"):
         L.Dense(2).build((3, 4))
+
+
+# ------------------------------------------- Keras's activation names and forward_logits (issue 15)
+
+
+def test_activation_by_name_is_the_named_layer():
+    for name, cls in [("relu", L.ReLU), ("tanh", L.Tanh), ("sigmoid", L.Sigmoid), ("softmax", L.Softmax),
+                      ("elu", L.ELU), ("Scaled_Tanh", L.ScaledTanh)]:
+        layer = L.Activation(name, name="act")
+        assert type(layer) is cls and layer.name == "act" and layer.final_activation == name.lower()
+    with pytest.raises(ValueError, match=r"unknown activation 'swish'; known: relu, tanh"):
+        L.Activation("swish")
+    with pytest.raises(ValueError, match=r"'leaky_relu' is ambiguous \(Keras's slope is 0.2, torch's 0.01\)"):
+        L.Dense(3, activation="leaky_relu")
+    with pytest.raises(TypeError, match="activation must be a name"):
+        L.Conv2D(2, 3, activation=L.ReLU())
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "softmax", "elu", "linear", None])
+def test_dense_activation_is_dense_then_the_activation_layer(activation):
+    x = rand((4, 5))
+    fused = L.Dense(3, activation=activation).astype("float64")
+    plain = L.Dense(3).astype("float64")
+    then = plain if activation in (None, "linear") else L.Sequential([plain, L.Activation(activation)], dtype="float64")
+    then.build((5,), rng=1)
+    fused.build((5,))
+    assert fused.state_dict().keys() == plain.state_dict().keys() == {"weight", "bias"}  # torch's Linear names
+    fused.load_state_dict(plain.state_dict())
+    np.testing.assert_allclose(fused(x, training=True), then(x, training=True), rtol=1e-12)
+    grad_y = rand((4, 3), seed=2)
+    np.testing.assert_allclose(fused.backward(grad_y), then.backward(grad_y), rtol=1e-12)
+    np.testing.assert_allclose(fused.weight.grad, plain.weight.grad, rtol=1e-12)
+    config = json.loads(json.dumps(L.serialize(fused)))
+    assert L.deserialize(config).activation == (None if activation == "linear" else activation)
+
+
+def test_forward_logits_is_the_output_before_the_final_activation():
+    x = rand((3, 1, 6, 6))
+    for head in ([L.Dense(4), L.Softmax()], [L.Dense(4, activation="softmax")], [L.Dense(1), L.Sigmoid()]):
+        model = L.Sequential([L.Conv2D(2, 3), L.Tanh(), L.Flatten(), *head], dtype="float64")
+        logits_model = L.Sequential([L.Conv2D(2, 3), L.Tanh(), L.Flatten(), L.Dense(head[0].units)], dtype="float64")
+        model.build((1, 6, 6), rng=3)
+        logits_model.build((1, 6, 6), rng=3)
+        z = model.forward_logits(x, training=True)
+        np.testing.assert_allclose(z, logits_model(x, training=True), rtol=1e-12)
+        grad_z = rand(z.shape, seed=4)
+        np.testing.assert_allclose(model.backward_logits(grad_z), logits_model.backward(grad_z), rtol=1e-12)
+        for p, q in zip(model.parameters(), logits_model.parameters()):
+            np.testing.assert_allclose(p.grad, q.grad, rtol=1e-12)
+        assert model.final_activation == ("sigmoid" if head[0].units == 1 else "softmax")
+        # What backward pairs with is the forward that ran: the logits' gradient goes to backward_logits.
+        with pytest.raises(RuntimeError, match=r"backward\(\) needs a forward\(x, training=True\) first"):
+            model.backward(grad_z)
+    with pytest.raises(TypeError, match="does not end with an activation"):
+        L.Dense(3).forward_logits(rand((2, 4)))
+    with pytest.raises(TypeError, match="does not end with an activation"):
+        L.Sequential([L.Dense(3)]).forward_logits(rand((2, 4)))
+    assert L.Sequential().final_activation is None and L.PReLU().final_activation is None

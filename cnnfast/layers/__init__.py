@@ -13,7 +13,7 @@ and the model (as in Keras): it gets its training verbs from :mod:`cnnfast.train
 """
 
 from . import initializers
-from .activations import ELU, LeakyReLU, PReLU, ReLU, ScaledTanh, Sigmoid, Softmax, Tanh
+from .activations import ELU, Activation, LeakyReLU, PReLU, ReLU, ScaledTanh, Sigmoid, Softmax, Tanh
 from .base import BACKENDS, Layer, Parameter, deserialize, register, serialize
 from .containers import Residual
 from .conv import Conv2D, Conv2DTranspose
@@ -49,6 +49,7 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "ScaledTanh",
+    "Activation",
     "Sequential",
     "Residual",
 ]

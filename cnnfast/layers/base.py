@@ -109,13 +109,19 @@ class Layer:
         Of the parameters: float32 unless changed with :meth:`astype`.
     input_shape : tuple of int or None
         Batch-free, once built.
+    final_activation : str or None
+        The activation the layer's output ends with ("softmax", "relu", ...):
+        an activation layer's own name, ``Dense(activation=...)``'s, a
+        Sequential's last layer's.  :meth:`forward_logits` gives the output
+        before it.
 
     Notes
     -----
     Subclass hooks: ``_build(input_shape, rng)`` creates the parameters;
     ``_forward(x, training)`` computes y and, only when training, stores what
     the backward needs in ``self._cache``; ``_backward(grad_y)`` returns
-    grad_x and sets every own parameter's ``grad``; ``output_shape``.
+    grad_x and sets every own parameter's ``grad``; ``output_shape``; with a
+    ``final_activation``, ``_forward_logits`` and ``_backward_logits(grad_z, input_grad)``.
     Class attributes: ``_input_ndim`` (allowed batch-free ndims, None = any),
     ``_min_input_ndim`` (fewest batch-free dims), ``_fixed_axes`` (batch-free
     axes that must keep their built size) and ``_owns_parameters`` (x.dtype
@@ -123,6 +129,8 @@ class Layer:
     """
 
     backend = "fast"
+    #: The activation the output ends with ("softmax", "sigmoid", "relu", ...), or None: see forward_logits.
+    final_activation = None
     _input_ndim = None
     _min_input_ndim = 0
     _fixed_axes = ()
@@ -246,6 +254,35 @@ class Layer:
         -------
         y : ndarray, shape (N, *output_shape)
         """
+        return self._run(x, training, self._forward, logits=False)
+
+    def forward_logits(self, x, training=False):
+        """The output before the layer's :attr:`final_activation`: the logits of a softmax or sigmoid output.
+
+        What ``compile`` trains a model ending in Softmax / Sigmoid through when
+        its loss takes probabilities (Keras's fold of the activation into the
+        loss): the loss is computed from these logits, exactly and stably.
+
+        Parameters
+        ----------
+        x, training
+            As for :meth:`forward`.
+
+        Returns
+        -------
+        z : ndarray
+            ``forward(x) == final activation(z)``.
+
+        Raises
+        ------
+        TypeError
+            The layer does not end with an activation (``final_activation`` is None).
+        """
+        if self.final_activation is None:
+            raise TypeError(f"{self._label()} does not end with an activation: forward_logits() has no meaning here")
+        return self._run(x, training, self._forward_logits, logits=True)
+
+    def _run(self, x, training, compute, logits):
         training = bool(training)
         self._check_input(x)
         if not self.built:
@@ -253,8 +290,8 @@ class Layer:
         else:
             self._check_built_shape(x)
         self._cache = None
-        y = self._forward(x, training)
-        self._grad_y_spec = (y.shape, y.dtype) if training else None
+        y = compute(x, training)
+        self._grad_y_spec = (y.shape, y.dtype, logits) if training else None
         return y
 
     def backward(self, grad_y, input_grad=True):
@@ -275,19 +312,45 @@ class Layer:
         -------
         grad_x : ndarray, shape of x, or None
         """
+        self._check_grad_y(grad_y, "backward", "forward", logits=False)
+        if not input_grad:
+            self._backward_params(grad_y)
+            return None
+        return self._backward(grad_y)
+
+    def backward_logits(self, grad_z, input_grad=True):
+        """:meth:`backward` for the gradient of the logits of the last ``forward_logits(x, training=True)``.
+
+        Parameters
+        ----------
+        grad_z : ndarray
+            ``dLoss/dz``, the shape and dtype of that call's output.
+        input_grad : bool
+            As for :meth:`backward`.
+
+        Returns
+        -------
+        grad_x : ndarray, shape of x, or None
+        """
+        self._check_grad_y(grad_z, "backward_logits", "forward_logits", logits=True)
+        return self._backward_logits(grad_z, input_grad)
+
+    def _check_grad_y(self, grad_y, what, forward, logits):
         spec = self._grad_y_spec
-        if spec is None:
-            raise RuntimeError(f"{self._label()}: backward() needs a forward(x, training=True) first")
+        if spec is None or spec[2] != logits:
+            raise RuntimeError(f"{self._label()}: {what}() needs a {forward}(x, training=True) first")
         if not isinstance(grad_y, np.ndarray):
             raise TypeError(f"{self._label()}: grad_y must be a NumPy array, got {type(grad_y).__name__}")
         if grad_y.shape != spec[0]:
             raise ValueError(f"{self._label()}: grad_y must have the output's shape {spec[0]}, got {grad_y.shape}")
         if grad_y.dtype != spec[1]:
             raise TypeError(f"{self._label()}: grad_y must have the output's dtype {spec[1]}, got {grad_y.dtype}")
-        if not input_grad:
-            self._backward_params(grad_y)
-            return None
-        return self._backward(grad_y)
+
+    def _forward_logits(self, x, training):
+        raise NotImplementedError(f"{type(self).__name__} has a final_activation but no _forward_logits")
+
+    def _backward_logits(self, grad_z, input_grad):
+        raise NotImplementedError(f"{type(self).__name__} has a final_activation but no _backward_logits")
 
     def _forward(self, x, training):
         raise NotImplementedError(f"{type(self).__name__} does not implement _forward")

@@ -6,6 +6,7 @@ from .. import _checks as check
 from .. import _geometry
 from .. import functional as F
 from . import initializers
+from .activations import Activated
 from .base import Layer, Parameter, register
 
 __all__ = ["Conv2D", "Conv2DTranspose"]
@@ -68,7 +69,7 @@ class _ConvBase(Layer):
 
 
 @register
-class Conv2D(_ConvBase):
+class Conv2D(Activated, _ConvBase):
     """2-D convolution (cross-correlation, as torch.nn.Conv2d).
 
     x (N, C, H, W) -> y (N, filters, Ho, Wo) with
@@ -84,6 +85,9 @@ class Conv2D(_ConvBase):
         an even kernel the extra row/column goes to the bottom/right, as in torch).
     groups : int
         Divides C and ``filters``.
+    activation : str or None
+        A Keras name ("relu", "tanh", ...; see :func:`~cnnfast.layers.Activation`)
+        applied to the output; None or "linear": none.
     use_bias : bool
     kernel_initializer, bias_initializer : str or callable
         Names from :mod:`cnnfast.layers.initializers` (callables cannot be serialized).
@@ -95,10 +99,11 @@ class Conv2D(_ConvBase):
     bias : Parameter, shape (filters,), or None
     """
 
-    def __init__(self, filters, kernel_size, stride=1, padding=0, dilation=1, groups=1, use_bias=True,
-                 kernel_initializer="torch_default", bias_initializer="torch_default", name=None):
+    def __init__(self, filters, kernel_size, stride=1, padding=0, dilation=1, groups=1, activation=None,
+                 use_bias=True, kernel_initializer="torch_default", bias_initializer="torch_default", name=None):
         super().__init__(filters, kernel_size, stride, dilation, groups, use_bias, kernel_initializer,
                          bias_initializer, name)
+        self._set_activation(activation)
         # Refuses a bad string, and "same" with a stride, now rather than at the first call.
         self._pad, self._extra = check.conv_padding(padding, self.kernel_size, self.stride, self.dilation)
         self.padding = padding if isinstance(padding, str) else self._pad
@@ -119,6 +124,9 @@ class Conv2D(_ConvBase):
         self._create((self.filters, channels // self.groups) + self.kernel_size, rng)
 
     def _forward(self, x, training):
+        return self._activate(self._forward_logits(x, training), training)
+
+    def _forward_logits(self, x, training):
         y = F.conv2d(x, self.weight.data, self._bias_data(), self.stride, self.padding, self.dilation, self.groups,
                      backend=self.backend)
         if training:
@@ -126,11 +134,18 @@ class Conv2D(_ConvBase):
         return y
 
     def _backward(self, grad_y, input_grad=True):
-        grad_x, grad_w, grad_b = F.conv2d_backward(grad_y, self._cache, self.weight.data, self.stride, self.padding,
+        return self._backward_logits(self._activation_backward(grad_y), input_grad)
+
+    def _backward_logits(self, grad_z, input_grad):
+        grad_x, grad_w, grad_b = F.conv2d_backward(grad_z, self._cache, self.weight.data, self.stride, self.padding,
                                                    self.dilation, self.groups, backend=self.backend,
                                                    input_grad=input_grad)
         self._set_grads(grad_w, grad_b)
         return grad_x
+
+    def get_config(self):
+        """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
+        return {**super().get_config(), "activation": self.activation}
 
     def _backward_params(self, grad_y):
         self._backward(grad_y, input_grad=False)

@@ -6,7 +6,7 @@ Keras's verbs on torch's weights::
                                input_shape=(1, 28, 28), seed=0)
     model.compile(optimizer="sgd", lr=0.05, momentum=0.9)
     history = model.fit(x_train, y_train, epochs=5, batch_size=64, validation_split=0.1)
-    model.evaluate(x_test, y_test)          # {"loss": ..., "accuracy": ...}
+    loss, accuracy = model.evaluate(x_test, y_test)
     model.save("lenet.npz"); cnnfast.load_model("lenet.npz")
 
 This module holds the stack, its building, its config, ``predict``, the
@@ -155,6 +155,24 @@ class Sequential(Trainer, Layer):
 
     def _backward_params(self, grad_y):
         self._backward(grad_y, input_grad=False)
+
+    @property
+    def final_activation(self):
+        """The last layer's final activation (None for an empty model): see :meth:`forward_logits`."""
+        return self._layers[-1].final_activation if self._layers else None
+
+    def _forward_logits(self, x, training):
+        *body, last = self._layers
+        for layer in body:
+            x = layer.forward(x, training)
+        return last.forward_logits(x, training)
+
+    def _backward_logits(self, grad_z, input_grad):
+        *body, last = self._layers
+        grad = last.backward_logits(grad_z, input_grad=input_grad or bool(body))
+        for i in reversed(range(len(body))):
+            grad = body[i].backward(grad, input_grad=input_grad or i > 0)
+        return grad
 
     def predict(self, x, batch_size=256):
         """Logits of ``x``, in batches, in inference mode.

@@ -15,6 +15,7 @@ import warnings
 
 from ..callbacks import CallbackList, History, ProgressBar
 from .metrics import Totals, count_correct
+from .objective import Objective
 
 __all__ = ["run", "evaluate", "DeferredInterrupt"]
 
@@ -28,10 +29,11 @@ def evaluate(model, batches):
         The sums; the loss of each batch is weighted by its size.
     """
     totals = Totals(bool(model.metrics))
+    objective = Objective(model)
     for xb, yb in batches:
-        logits = model.forward(xb, training=False)
-        loss, _ = model.loss(logits, yb)
-        totals.add(float(loss), count_correct(logits, yb) if model.metrics else 0, len(xb))
+        output = objective.forward(xb, training=False)
+        loss, _ = objective.loss(output, yb)
+        totals.add(float(loss), count_correct(output, yb, objective.threshold) if model.metrics else 0, len(xb))
     return totals
 
 
