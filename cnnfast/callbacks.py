@@ -19,10 +19,12 @@ A callback reaches the model as ``self.model`` and stops training by setting
 from __future__ import annotations
 
 import math
+import os
 import sys
 import warnings
 
 from ._checks import nonnegative_int, one_of, real
+from .serialization import check_suffix
 
 __all__ = [
     "Callback",
@@ -330,13 +332,17 @@ class ModelCheckpoint(Callback):
     """Save the model (or its weights) at the end of every epoch.
 
     Saves are atomic (see :mod:`cnnfast.serialization`), so an interrupted save
-    leaves the previous checkpoint intact.
+    leaves the previous checkpoint intact.  A missing directory is created, as
+    Keras does: at the start of training when the path's directory holds no
+    ``str.format`` field (so that a directory that cannot be made fails
+    before the first epoch, not after it), else before each save.
 
     Parameters
     ----------
     filepath : str or path
         May hold ``str.format`` fields: ``{epoch}`` (counted from 1, as Keras)
         and any epoch log, e.g. ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"``.
+        Ends in ``.npz`` or has no extension (``.h5`` / ``.keras`` are refused here).
     monitor : str
     save_best_only : bool
         Write only when ``monitor`` improves.
@@ -354,7 +360,7 @@ class ModelCheckpoint(Callback):
     def __init__(self, filepath, monitor="val_loss", save_best_only=False, save_weights_only=False, mode="auto",
                  verbose=0):
         super().__init__()
-        self.filepath = str(filepath)
+        self.filepath = check_suffix(filepath)
         self.monitor = monitor
         self.save_best_only = bool(save_best_only)
         self.save_weights_only = bool(save_weights_only)
@@ -368,8 +374,11 @@ class ModelCheckpoint(Callback):
         return self._monitor.best
 
     def on_train_begin(self, logs=None):
-        """Forget the best value (the callback may be reused)."""
+        """Forget the best value (the callback may be reused); create the directory if it is fixed."""
         self._monitor.reset()
+        directory = os.path.dirname(self.filepath)
+        if directory and "{" not in directory:
+            os.makedirs(directory, exist_ok=True)
 
     def on_epoch_end(self, epoch, logs=None):
         """Save, if this epoch is to be saved."""
@@ -380,6 +389,8 @@ class ModelCheckpoint(Callback):
                 return
             self._monitor.best = value
         path = self.filepath.format(epoch=epoch + 1, **{k: v for k, v in logs.items() if k != "epoch"})
+        if os.path.dirname(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
         if self.save_weights_only:
             self.model.save_weights(path)
         else:

@@ -33,6 +33,8 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "HEADER_KEY",
+    "SUFFIX",
+    "check_suffix",
     "write_archive",
     "read_archive",
 ]
@@ -42,6 +44,8 @@ FORMAT_VERSION = 1
 # Not a valid torch parameter name, so it can never collide with a weight.
 HEADER_KEY = "__cnnfast__"
 KINDS = ("model", "weights")
+#: The one file extension cnnfast writes (a path may also have none).
+SUFFIX = ".npz"
 
 # What NumPy and zipfile raise on damaged archives; anything else is a bug we
 # want to see, not to rewrap.
@@ -54,6 +58,32 @@ _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or an empty 
 _NPY_MAGIC = b"\x93NUMPY"
 
 
+def check_suffix(path):
+    """ValueError unless ``path`` ends in ``.npz`` or has no extension: the format cnnfast writes.
+
+    ``model.save("m.h5")`` or ``"m.keras"`` would otherwise put cnnfast's own
+    ``.npz`` archive under the name of a format it is not, which Keras, h5py
+    or torch then fail to read.
+
+    Parameters
+    ----------
+    path : str or path
+
+    Returns
+    -------
+    str
+        ``path`` as a string.
+    """
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1]
+    if suffix and suffix.lower() != SUFFIX:
+        raise ValueError(
+            f"cannot save to {path!r}: cnnfast writes one format, its own {SUFFIX} archive (the weights under "
+            f"torch's names plus the architecture as JSON), not {suffix!r} files such as Keras's .h5 / .keras or "
+            f"torch's .pt: give a path ending in {SUFFIX} (or with no extension)")
+    return path
+
+
 def write_archive(path, arrays, header):
     """Atomically write ``arrays`` and ``header`` to ``path``.
 
@@ -62,13 +92,14 @@ def write_archive(path, arrays, header):
     Parameters
     ----------
     path : str or path
-        Used exactly as given (no ``.npz`` is appended).
+        Used exactly as given (no ``.npz`` is appended); an extension other
+        than ``.npz`` is refused (:func:`check_suffix`).
     arrays : dict of str to ndarray
     header : dict
         JSON-able; ``format``, ``version`` and ``keys`` (the array names, in
         order) are added.
     """
-    path = os.fspath(path)
+    path = check_suffix(path)
     for name in arrays:
         if name == HEADER_KEY:
             raise ValueError(f"array name {HEADER_KEY!r} is reserved for the file header")

@@ -223,6 +223,36 @@ def test_model_checkpoint_weights_only(tmp_path, data):
     assert_weights_equal(fresh.get_weights(), model.get_weights())
 
 
+def test_model_checkpoint_creates_a_missing_directory_before_training(tmp_path, data):
+    """Keras creates it; the old callback failed only after the first epoch (issue 15)."""
+    x, y = data
+    epochs_begun = []
+
+    class Count(Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            epochs_begun.append(epoch)
+
+    checkpoint = ModelCheckpoint(tmp_path / "runs" / "a" / "m.npz", monitor="loss")
+    compiled().fit(x, y, epochs=1, verbose=0, callbacks=[checkpoint])
+    assert os.listdir(tmp_path / "runs" / "a") == ["m.npz"]
+    # A directory named by a format field is made at each save.
+    compiled().fit(x, y, epochs=2, verbose=0, callbacks=[ModelCheckpoint(tmp_path / "e{epoch}" / "m.npz")])
+    assert os.listdir(tmp_path / "e2") == ["m.npz"]
+    # One that cannot be made (a file is in the way) fails at the start, before any epoch.
+    (tmp_path / "blocker").write_text("")
+    with pytest.raises(OSError):
+        compiled().fit(x, y, epochs=1, verbose=0,
+                       callbacks=[Count(), ModelCheckpoint(tmp_path / "blocker" / "sub" / "m.npz")])
+    assert epochs_begun == []
+
+
+def test_model_checkpoint_refuses_an_extension_cnnfast_does_not_write(tmp_path):
+    with pytest.raises(ValueError, match=r"cannot save to .*'\.h5' files .* give a path ending in \.npz"):
+        ModelCheckpoint(tmp_path / "ckpt-{epoch}.h5")
+    with pytest.raises(ValueError, match=r"'\.keras'"):
+        ModelCheckpoint(str(tmp_path / "best.keras"))
+
+
 # ----------------------------------------------------------- LearningRateScheduler
 
 

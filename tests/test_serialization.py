@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -87,10 +88,23 @@ def test_file_is_a_plain_npz_with_torch_names(saved, trained):
 
 
 def test_path_is_used_as_given(tmp_path, trained):
-    trained.save(tmp_path / "model.weights")
+    trained.save(tmp_path / "model.NPZ")
     trained.save(str(tmp_path / "plain"))
-    assert sorted(os.listdir(tmp_path)) == ["model.weights", "plain"]
+    assert sorted(os.listdir(tmp_path)) == ["model.NPZ", "plain"]
     assert load_model(tmp_path / "plain").get_config() == trained.get_config()
+
+
+@pytest.mark.parametrize("name", ["m.h5", "m.keras", "m.weights.h5", "m.hdf5", "m.pt", "model.weights", "m.npy"])
+def test_an_extension_cnnfast_does_not_write_is_refused(tmp_path, trained, name):
+    """model.save("m.h5") wrote the .npz format under an .h5 name (issue 15)."""
+    suffix = os.path.splitext(name)[1]
+    match = (rf"cannot save to .*{re.escape(name)}': cnnfast writes one format, its own \.npz archive .* not "
+             rf"'{re.escape(suffix)}' files such as Keras's \.h5 / \.keras .*: give a path ending in \.npz")
+    with pytest.raises(ValueError, match=match):
+        trained.save(tmp_path / name)
+    with pytest.raises(ValueError, match=match):
+        trained.save_weights(tmp_path / name)
+    assert os.listdir(tmp_path) == []
 
 
 def test_save_weights_and_load_weights(tmp_path, trained, saved, x):

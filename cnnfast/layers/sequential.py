@@ -279,6 +279,9 @@ class Sequential(Trainer, Layer):
         """Write architecture, dtype, seed and weights to one ``.npz`` at ``path``, atomically.
 
         Reload with ``cnnfast.load_model(path)``.  The optimizer state is not saved.
+        ``path`` ends in ``.npz`` or has no extension: another one (Keras's
+        ``.h5`` / ``.keras``, torch's ``.pt``) is a ValueError, since the file
+        would be cnnfast's format under a foreign name.
         """
         self._require_built("save")
         serialization.write_archive(path, self.state_dict(), {"kind": "model", "config": self.get_config()})
