@@ -33,6 +33,7 @@ __all__ = [
     "EarlyStopping",
     "ModelCheckpoint",
     "LearningRateScheduler",
+    "TerminateOnNaN",
     "ProgressBar",
     "format_logs",
 ]
@@ -432,6 +433,50 @@ class LearningRateScheduler(Callback):
         optimizer.lr = lr
         if self.verbose:
             print(f"Epoch {epoch + 1}: learning rate set to {lr:.6g}")
+
+
+class TerminateOnNaN(Callback):
+    """Stop training at the first batch whose loss is NaN or infinite (Keras's callback).
+
+    ``fit`` keeps the epoch's logs up to that batch (their ``loss`` is then
+    NaN or inf) and returns; the model holds the weights that update left,
+    which are usually unusable.
+
+    Parameters
+    ----------
+    verbose : int
+        Non-zero (the default, as Keras): print ``"Batch B: Invalid loss, terminating training"``.
+
+    Attributes
+    ----------
+    stopped_epoch, stopped_batch : int or None
+        Where training was stopped (counted from 0), or None.
+    loss : float or None
+        The loss that stopped it.
+    """
+
+    def __init__(self, verbose=1):
+        super().__init__()
+        self.verbose = verbose
+        self.stopped_epoch = self.stopped_batch = self.loss = None
+        self._epoch = None
+
+    def on_train_begin(self, logs=None):
+        """Forget an earlier stop (the callback may be reused)."""
+        self.stopped_epoch = self.stopped_batch = self.loss = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Remember the epoch, to say where training stopped."""
+        self._epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        """Stop training when the epoch's running loss is no longer finite."""
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            self.stopped_epoch, self.stopped_batch, self.loss = self._epoch, batch, loss
+            if self.verbose:
+                print(f"Batch {batch}: Invalid loss, terminating training", flush=True)
+            self.model.stop_training = True
 
 
 def format_logs(logs):

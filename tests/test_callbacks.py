@@ -9,7 +9,15 @@ import pytest
 
 import cnnfast.model
 from cnnfast import layers as L
-from cnnfast.callbacks import Callback, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint, ProgressBar
+from cnnfast.callbacks import (
+    Callback,
+    EarlyStopping,
+    History,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ProgressBar,
+    TerminateOnNaN,
+)
 from cnnfast.model import Sequential, load_model
 
 from synthetic_data import quadrant_data
@@ -251,6 +259,45 @@ def test_model_checkpoint_refuses_an_extension_cnnfast_does_not_write(tmp_path):
         ModelCheckpoint(tmp_path / "ckpt-{epoch}.h5")
     with pytest.raises(ValueError, match=r"'\.keras'"):
         ModelCheckpoint(str(tmp_path / "best.keras"))
+
+
+# ------------------------------------------------------- NaN: TerminateOnNaN, fit's warning (issue 15)
+
+
+def nan_data(data):
+    x, y = data
+    x = x.copy()
+    x[70] = np.nan   # in the third batch of 32, unshuffled
+    return x, y
+
+
+def test_fit_warns_once_at_the_first_non_finite_loss(data):
+    x, y = nan_data(data)
+    with pytest.warns(RuntimeWarning, match=r"the training loss is nan in epoch 1, batch 3: .*TerminateOnNaN") as w:
+        history = compiled().fit(x, y, epochs=3, shuffle=False, verbose=0)
+    assert len([m for m in w if "training loss is" in str(m.message)]) == 1
+    assert all(np.isnan(history.history["loss"]))   # the model is dead from then on: hence the callback
+    assert w[0].filename == __file__               # it points at the fit call
+
+
+def test_terminate_on_nan_stops_at_that_batch(data, capsys):
+    x, y = nan_data(data)
+    seen = []
+
+    class Batches(Callback):
+        def on_batch_end(self, batch, logs=None):
+            seen.append(batch)
+
+    terminate = TerminateOnNaN()
+    with pytest.warns(RuntimeWarning, match="training loss is nan"):
+        history = compiled().fit(x, y, epochs=3, shuffle=False, verbose=0, callbacks=[terminate, Batches()])
+    assert history.epoch == [0] and np.isnan(history.history["loss"][0])
+    assert seen == [0, 1, 2]
+    assert (terminate.stopped_epoch, terminate.stopped_batch) == (0, 2) and np.isnan(terminate.loss)
+    assert "Batch 2: Invalid loss, terminating training" in capsys.readouterr().out
+    # Reused on clean data, it forgets the stop and lets training run.
+    history = compiled().fit(*data, epochs=2, verbose=0, callbacks=[terminate])
+    assert history.epoch == [0, 1] and terminate.stopped_epoch is None
 
 
 # ----------------------------------------------------------- LearningRateScheduler
