@@ -46,6 +46,7 @@ __all__ = [
     "boolean",
     "one_of",
     "pair",
+    "spelled_twice",
     "float_dtype",
     "batch_free_shape",
     "shape4",
@@ -163,6 +164,19 @@ def pair(name, value, minimum, maximum=MAX_WINDOW):
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
     _at_most(name, max(result), value, maximum)
     return result
+
+
+def spelled_twice(name, value, default, other, other_value):
+    """One argument with two spellings (torch's ``stride``, Keras's ``strides``): the one given.
+
+    ``other_value`` is None when the second spelling was not used; giving
+    both is a TypeError.
+    """
+    if other_value is None:
+        return value
+    if value is not default and value != default:
+        raise TypeError(f"give {name} or {other}, not both")
+    return other_value
 
 
 def float_dtype(dtype):

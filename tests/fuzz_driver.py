@@ -309,14 +309,19 @@ def _layer_factories():
         "Sequential": st.just(None).map(lambda _: L.Sequential([L.Conv2D(2, 3, padding=1), L.ReLU(), L.Flatten(),
                                                                 L.Dense(3)])),
         "Residual": st.just(None).map(lambda _: L.Residual(L.Sequential([L.Tanh(), L.ReLU()]))),
+        "ZeroPadding2D": st.builds(lambda t, b, left, r: L.ZeroPadding2D(((t, b), (left, r))),
+                                   st.integers(0, 2), st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)),
+        "Rescaling": st.builds(lambda s, o: L.Rescaling(s, offset=o), st.sampled_from([1 / 255, -2.0]),
+                               st.sampled_from([0.0, -1.0])),
+        "BatchNormalization": st.builds(lambda m: L.BatchNormalization(momentum=m), st.sampled_from([0.0, 0.99])),
     }
 
 
 def layer_classes():
-    """Every concrete layer class cnnfast.layers exports."""
+    """Every concrete layer class cnnfast.layers exports (under its own name: Keras's aliases are the same classes)."""
     return sorted(name for name in L.__all__
                   if inspect.isclass(getattr(L, name)) and issubclass(getattr(L, name), L.Layer)
-                  and getattr(L, name) is not L.Layer)
+                  and getattr(L, name) is not L.Layer and getattr(L, name).__name__ == name)
 
 
 @st.composite

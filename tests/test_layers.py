@@ -39,6 +39,10 @@ LAYER_CASES = {
     "dense": (lambda: L.Dense(4), (3, 5)),
     "dense_nobias": (lambda: L.Dense(3, use_bias=False), (2, 4)),
     "dense_activation": (lambda: L.Dense(4, activation="tanh"), (3, 5)),
+    "zero_padding": (lambda: L.ZeroPadding2D(((1, 2), (0, 3))), (2, 2, 3, 4)),
+    "rescaling": (lambda: L.Rescaling(0.5, offset=-1.0), (3, 4)),
+    "batchnormalization": (lambda: L.BatchNormalization(), (3, 2, 3, 3)),
+    "batchnormalization_dense": (lambda: L.BatchNormalization(axis=-1), (5, 3)),
     "dense_softmax": (lambda: L.Dense(3, activation="softmax"), (3, 5)),
     "conv_activation": (lambda: L.Conv2D(2, 3, padding="same", activation="sigmoid"), (2, 2, 4, 5)),
     "flatten": (lambda: L.Flatten(), (2, 2, 3)),
@@ -695,3 +699,58 @@ def test_forward_logits_is_the_output_before_the_final_activation():
     with pytest.raises(TypeError, match="does not end with an activation"):
         L.Sequential([L.Dense(3)]).forward_logits(rand((2, 4)))
     assert L.Sequential().final_activation is None and L.PReLU().final_activation is None
+
+
+def test_keras_layer_names_and_spellings():
+    assert L.MaxPooling2D is L.MaxPool2D and L.AveragePooling2D is L.AvgPool2D
+    assert L.GlobalAveragePooling2D is L.GlobalAvgPool2D
+    assert L.MaxPooling2D(pool_size=(2, 2), strides=1, padding="valid").stride == (1, 1)
+    assert L.MaxPooling2D(pool_size=3, padding="valid").padding == (0, 0)
+    assert L.Conv2D(4, 3, strides=(2, 1)).stride == (2, 1) and L.Conv2DTranspose(2, 3, strides=2).stride == (2, 2)
+    with pytest.raises(TypeError, match="give stride or strides, not both"):
+        L.Conv2D(4, 3, stride=2, strides=2)
+    with pytest.raises(TypeError, match="give stride or strides, not both"):
+        L.MaxPool2D(2, 2, strides=2)
+    with pytest.raises(ValueError, match="pooling padding must be an int, a pair or 'valid', got 'same'"):
+        L.MaxPooling2D(padding="same")
+
+
+def test_convolution2d_reads_keras_2_and_converts_keras_1():
+    keras2 = L.Convolution2D(4, (5, 5), padding="valid", strides=1)
+    assert type(keras2) is L.Conv2D and keras2.kernel_size == (5, 5) and keras2.stride == (1, 1)
+    # Keras 1's Convolution2D(nb_filter, nb_row, nb_col, border_mode=...) is a 5x5 kernel, never Conv2D's stride 5.
+    with pytest.warns(UserWarning, match=r"Keras 1 arguments read as Keras 2's \(the kernel size as one tuple, "
+                                         r"padding= for border_mode=\)"):
+        keras1 = L.Convolution2D(4, 5, 5, border_mode="same", input_shape=(1, 28, 28))
+    assert keras1.kernel_size == (5, 5) and keras1.stride == (1, 1) and keras1.padding == "same"
+    assert keras1.declared_input_shape == (1, 28, 28)
+    with pytest.warns(UserWarning, match="strides= for subsample="):
+        assert L.Convolution2D(2, (3, 3), subsample=(2, 2)).stride == (2, 2)
+    with pytest.raises(TypeError, match="give padding or Keras 1's border_mode, not both"):
+        L.Convolution2D(2, 3, padding=1, border_mode="same")
+
+
+def test_batchnormalization_has_keras_momentum_and_epsilon():
+    x = rand((8, 3, 4, 4), seed=5)
+    keras = L.BatchNormalization(momentum=0.9, epsilon=1e-3).astype("float64")
+    torch_like = L.BatchNorm2D(momentum=0.1, eps=1e-3).astype("float64")
+    np.testing.assert_allclose(keras(x, training=True), torch_like(x, training=True), rtol=1e-12)
+    np.testing.assert_allclose(keras.running_mean, torch_like.running_mean, rtol=1e-12)
+    np.testing.assert_allclose(keras.running_mean, 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-12)
+    assert keras.state_dict().keys() == torch_like.state_dict().keys()
+    assert L.deserialize(json.loads(json.dumps(L.serialize(keras)))).get_config() == keras.get_config()
+    assert keras.get_config()["momentum"] == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="axis=-1 is the last axis; .* use axis=1"):
+        L.BatchNormalization(axis=-1).build((3, 4, 4))
+    with pytest.raises(ValueError, match="axis must be 1"):
+        L.BatchNormalization(axis=2)
+
+
+def test_zero_padding_and_rescaling_by_hand():
+    x = np.arange(4.0).reshape(1, 1, 2, 2)
+    y = L.ZeroPadding2D(((1, 0), (0, 2)))(x)
+    np.testing.assert_array_equal(y[0, 0], [[0, 0, 0, 0], [0, 1, 0, 0], [2, 3, 0, 0]])
+    assert L.ZeroPadding2D((1, 2)).output_shape((3, 5, 5)) == (3, 7, 9)
+    np.testing.assert_array_equal(L.Rescaling(1 / 255, offset=-1)(np.full((1, 2), 255.0)), [[0.0, 0.0]])
+    with pytest.raises(ValueError, match="scale must be non-zero"):
+        L.Rescaling(0)

@@ -146,8 +146,6 @@ def test_bad_inputs_are_refused_with_clear_messages(data):
         model.compile("sgdd")
     with pytest.raises(TypeError):
         Sequential([L.Dense(2)]).compile("sgd", momentum="a lot")
-    with pytest.raises(RuntimeError, match="built"):
-        model.add(L.ReLU())
 
 
 def test_float64_input_is_converted_once_and_float64_models_train(data):
@@ -368,3 +366,110 @@ def test_verbose_auto_is_accepted_and_prints(data, capsys):
     assert "loss" in capsys.readouterr().out
     with pytest.raises(ValueError, match="verbose must be one of"):
         model.fit(x, y, verbose=3)
+
+
+# ------------------------------------------------ Keras's model habits: add, layers, Input, build (issue 15)
+
+
+def keras_layers():
+    return [L.Conv2D(4, 3), L.ReLU(), L.Flatten(), L.Dense(4)]
+
+
+def assert_same_weights(a, b):
+    assert len(a.get_weights()) == len(b.get_weights())
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_add_one_by_one_with_input_shape_on_the_first_layer_is_the_same_model(data):
+    (x, y), _ = data
+    reference = Sequential(keras_layers(), input_shape=(1, 8, 8), seed=4)
+    model = Sequential(seed=4)
+    first, *rest = keras_layers()
+    model.add(L.Conv2D(4, 3, input_shape=(1, 8, 8)))
+    assert model.built and model.input_shape == (1, 8, 8)   # built at once, as Keras: summary works now
+    for layer in rest:
+        model.add(layer)
+    assert_same_weights(model, reference)
+    assert [type(layer) for layer in model.layers] == [type(layer) for layer in reference.layers]
+    assert model.count_params() == sum(w.size for w in reference.get_weights()) == 4 * 9 + 4 + 4 * 36 * 4 + 4
+    # The other spellings of the input shape build the same model.
+    for spelled in (Sequential([L.Input((1, 8, 8)), *keras_layers()], seed=4),
+                    Sequential([L.Conv2D(4, 3, input_shape=(1, 8, 8)), *keras_layers()[1:]], seed=4),
+                    Sequential(seed=4).add(L.Input((1, 8, 8)))):
+        if not spelled.layers:
+            for layer in keras_layers():
+                spelled.add(layer)
+        assert spelled.input_shape == (1, 8, 8)
+        assert_same_weights(spelled, reference)
+    dense = Sequential([L.Dense(3, input_dim=5)])
+    assert dense.input_shape == (5,) and len(dense.layers) == 1
+
+
+def test_build_takes_keras_batch_first_shape():
+    model = Sequential(keras_layers(), seed=4)
+    model.build((None, 1, 8, 8))
+    assert model.input_shape == (1, 8, 8)
+    assert_same_weights(model, Sequential(keras_layers(), input_shape=(1, 8, 8), seed=4))
+
+
+def test_add_after_compile_rebuilds_the_optimizer_on_every_parameter(data):
+    (x, y), _ = data
+    model = Sequential([L.Conv2D(4, 3), L.ReLU(), L.Flatten()], input_shape=(1, 8, 8), seed=0)
+    model.compile("sgd", lr=0.05, momentum=0.9)
+    model.add(L.Dense(4))
+    assert [id(p) for p in model.optimizer.params] == [id(p) for p in model.parameters()]
+    model.fit(x, y, epochs=1, verbose=0)
+    assert model.summary(print_fn=lambda line: None) is None
+
+
+def test_add_is_refused_where_it_cannot_be_honoured():
+    with pytest.raises(ValueError, match="Input.* must be the first item"):
+        Sequential([L.Dense(2), L.Input((3,))])
+    with pytest.raises(ValueError, match=r"input_shape=\(4,\) differs from the first item's input shape \(3,\)"):
+        Sequential([L.Dense(2, input_shape=(3,))], input_shape=(4,))
+    model = Sequential([L.Dense(2)], input_shape=(3,))
+    model.compile(optim.SGD(model.parameters(), lr=0.1))
+    with pytest.raises(RuntimeError, match="compiled with an Optimizer holding its parameters"):
+        model.add(L.Dense(2))
+    assert len(model.layers) == 1
+    inner = Sequential([L.Dense(2)])
+    Sequential([inner], input_shape=(3,))
+    with pytest.raises(RuntimeError, match="built by a parent"):
+        inner.add(L.ReLU())
+    with pytest.raises(TypeError, match="give input_shape or input_dim, not both"):
+        L.Dense(2, input_shape=(3,), input_dim=3)
+
+
+def test_predict_on_batch_and_predict_proba(data):
+    (x, y), _ = data
+    model = compiled()
+    logits = model.predict(x[:10])
+    np.testing.assert_array_equal(model.predict_on_batch(x[:10]), logits)
+    probabilities = model.predict_proba(x[:10])
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(probabilities, expected / expected.sum(1, keepdims=True), rtol=1e-6)
+    softmaxed = Sequential([*keras_layers(), L.Softmax()], input_shape=(1, 8, 8))
+    np.testing.assert_array_equal(softmaxed.predict_proba(x[:10]), softmaxed.predict(x[:10]))
+    binary = Sequential([L.Flatten(), L.Dense(1)], input_shape=(1, 8, 8))
+    z = binary.predict(x[:10]).astype(np.float64)
+    np.testing.assert_allclose(binary.predict_proba(x[:10]), 1 / (1 + np.exp(-z)), rtol=1e-6)
+
+
+def test_train_and_eval_set_the_mode_of_calls_without_training(data):
+    """torch's model.train() / model.eval(): the default of forward's training; cnnfast starts in eval."""
+    (x, _), _ = data
+    model = Sequential([L.Flatten(), L.Dropout(0.5), L.Dense(4)], input_shape=(1, 8, 8), seed=0)
+    assert model.training is False
+    np.testing.assert_array_equal(model(x[:4]), model.predict(x[:4]))   # inference: dropout off
+    with pytest.raises(RuntimeError, match="forward"):
+        model.backward(np.ones((4, 4), np.float32))
+    assert model.train() is model and model.training and all(layer.training for layer in model.layers)
+    y = model(x[:4])
+    assert model.backward(np.ones_like(y)).shape == x[:4].shape          # a training forward: backward works
+    assert not np.allclose(y, model.predict(x[:4]))                      # dropout on
+    np.testing.assert_array_equal(model(x[:4], training=False), model.predict(x[:4]))  # explicit wins
+    assert model.eval() is model and not any(layer.training for layer in model.layers)
+    np.testing.assert_array_equal(model(x[:4]), model.predict(x[:4]))
+    with pytest.raises(TypeError, match="mode must be True or False"):
+        model.train("yes")

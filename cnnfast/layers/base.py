@@ -13,6 +13,9 @@ and remember the output's shape so ``backward`` can check ``grad_y``.
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 import numpy as np
 
 from .. import _checks as check
@@ -109,6 +112,8 @@ class Layer:
         Of the parameters: float32 unless changed with :meth:`astype`.
     input_shape : tuple of int or None
         Batch-free, once built.
+    training : bool
+        The mode of calls that do not say ``training`` (:meth:`train`, :meth:`eval`).
     final_activation : str or None
         The activation the layer's output ends with ("softmax", "relu", ...):
         an activation layer's own name, ``Dense(activation=...)``'s, a
@@ -135,6 +140,22 @@ class Layer:
     _min_input_ndim = 0
     _fixed_axes = ()
     _owns_parameters = False
+    #: Keras's ``input_shape=`` / ``input_dim=`` given to the constructor (batch-free), or None.
+    declared_input_shape = None
+
+    def __init_subclass__(cls, **kwargs):
+        """Give every layer's constructor Keras's ``input_shape=`` and ``input_dim=`` keywords.
+
+        Keras lets the first layer of a Sequential say the model's input shape
+        (``Conv2D(32, 3, input_shape=(1, 28, 28))``, ``Dense(64, input_dim=784)``);
+        the value is kept as :attr:`declared_input_shape` for the Sequential to
+        build from.  Constructors that take ``input_shape`` themselves (the
+        Sequential) are left as they are.
+        """
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and "input_shape" not in inspect.signature(init).parameters:
+            cls.__init__ = _declaring_input_shape(init)
 
     def __init__(self, name=None):
         if name is not None and not isinstance(name, str):
@@ -146,6 +167,7 @@ class Layer:
         self.built = False
         self.dtype = np.dtype(np.float32)
         self.input_shape = None
+        self.training = False
         self._cache = None
         self._grad_y_spec = None
 
@@ -200,12 +222,13 @@ class Layer:
         Parameters
         ----------
         input_shape : tuple of int
-            Without the batch dimension, e.g. (1, 32, 32) or (120,).
+            Without the batch dimension, e.g. (1, 32, 32) or (120,); Keras's
+            form with a leading None, ``(None, 1, 32, 32)``, is accepted too.
         rng : numpy.random.Generator, int or None
             What the initializers draw from: None is ``np.random.default_rng(0)``,
             an int seeds a new Generator.
         """
-        input_shape = check.batch_free_shape("input_shape", input_shape)
+        input_shape = _batch_free(input_shape)
         self._check_ndim(input_shape, f"input_shape {input_shape} (batch dimension excluded)")
         self.output_shape(input_shape)  # refuses impossible shapes before any allocation
         self._build(input_shape, _generator(rng))
@@ -236,19 +259,49 @@ class Layer:
         self._check_ndim(input_shape, f"input_shape {tuple(input_shape)} (batch dimension excluded)")
         return tuple(input_shape)
 
-    def __call__(self, x, training=False):
+    def __call__(self, x, training=None):
         """Same as :meth:`forward`."""
         return self.forward(x, training)
 
-    def forward(self, x, training=False):
+    def train(self, mode=True):
+        """Set the mode of :meth:`forward` calls that do not say ``training`` (torch's ``module.train()``).
+
+        Layers start in inference mode (Keras's default: outside ``fit``, a
+        call is inference), unlike torch modules, which start in training
+        mode.  ``fit``, ``evaluate`` and ``predict`` say what they need and
+        ignore the mode.
+
+        Parameters
+        ----------
+        mode : bool
+            True: ``layer(x)`` keeps what ``backward`` needs and runs dropout
+            and batch statistics; False: inference.  Set on every child too.
+
+        Returns
+        -------
+        Layer
+            self.
+        """
+        self.training = check.boolean("mode", mode)
+        for _, child in self.named_children():
+            child.train(mode)
+        return self
+
+    def eval(self):
+        """``train(False)``: calls without ``training`` are inference (torch's ``module.eval()``).  Returns self."""
+        return self.train(False)
+
+    def forward(self, x, training=None):
         """Compute ``y = layer(x)``, building the layer on its first input.
 
         Parameters
         ----------
         x : ndarray, shape (N, *input_shape), float32 or float64
-        training : bool
+        training : bool or None
             Keep what :meth:`backward` needs (and turn on training-only behaviour
             such as dropout and batch statistics); otherwise nothing is kept.
+            None: the layer's mode (:meth:`train` / :meth:`eval`; inference
+            unless set).
 
         Returns
         -------
@@ -256,7 +309,7 @@ class Layer:
         """
         return self._run(x, training, self._forward, logits=False)
 
-    def forward_logits(self, x, training=False):
+    def forward_logits(self, x, training=None):
         """The output before the layer's :attr:`final_activation`: the logits of a softmax or sigmoid output.
 
         What ``compile`` trains a model ending in Softmax / Sigmoid through when
@@ -283,7 +336,7 @@ class Layer:
         return self._run(x, training, self._forward_logits, logits=True)
 
     def _run(self, x, training, compute, logits):
-        training = bool(training)
+        training = self.training if training is None else bool(training)
         self._check_input(x)
         if not self.built:
             self.build(x.shape[1:])
@@ -591,11 +644,34 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
+def _declaring_input_shape(init):
+    """``init`` also taking ``input_shape=`` / ``input_dim=`` (see :meth:`Layer.__init_subclass__`)."""
+
+    @functools.wraps(init)
+    def __init__(self, *args, input_shape=None, input_dim=None, **kwargs):
+        init(self, *args, **kwargs)
+        if input_dim is not None:
+            if input_shape is not None:
+                raise TypeError("give input_shape or input_dim, not both")
+            input_shape = (check.positive_int("input_dim", input_dim, None),)
+        if input_shape is not None:
+            self.declared_input_shape = check.batch_free_shape("input_shape", input_shape)
+
+    return __init__
+
+
 def checked_layer(value, what):
     """``value`` when it is a :class:`Layer`, else TypeError naming ``what``."""
     if not isinstance(value, Layer):
         raise TypeError(f"{what} must be a cnnfast.layers.Layer, got {type(value).__name__}")
     return value
+
+
+def _batch_free(input_shape):
+    """``input_shape`` checked, without Keras's leading None (the batch) if it has one."""
+    if isinstance(input_shape, (tuple, list)) and len(input_shape) > 1 and input_shape[0] is None:
+        input_shape = input_shape[1:]
+    return check.batch_free_shape("input_shape", input_shape)
 
 
 def _generator(rng):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from .. import _checks as check
 from .. import _geometry
 from .. import functional as F
@@ -9,7 +11,7 @@ from . import initializers
 from .activations import Activated
 from .base import Layer, Parameter, register
 
-__all__ = ["Conv2D", "Conv2DTranspose"]
+__all__ = ["Conv2D", "Conv2DTranspose", "Convolution2D"]
 
 
 class _ConvBase(Layer):
@@ -80,6 +82,7 @@ class Conv2D(Activated, _ConvBase):
     ----------
     filters : int
     kernel_size, stride, dilation : int or (int, int)
+        ``stride`` is also spelled ``strides`` (Keras).
     padding : int, (int, int), "valid" or "same"
         Both sides; "valid" is 0; "same" keeps H and W (stride 1 only, and for
         an even kernel the extra row/column goes to the bottom/right, as in torch).
@@ -100,7 +103,9 @@ class Conv2D(Activated, _ConvBase):
     """
 
     def __init__(self, filters, kernel_size, stride=1, padding=0, dilation=1, groups=1, activation=None,
-                 use_bias=True, kernel_initializer="torch_default", bias_initializer="torch_default", name=None):
+                 use_bias=True, kernel_initializer="torch_default", bias_initializer="torch_default", name=None, *,
+                 strides=None):
+        stride = check.spelled_twice("stride", stride, 1, "strides", strides)
         super().__init__(filters, kernel_size, stride, dilation, groups, use_bias, kernel_initializer,
                          bias_initializer, name)
         self._set_activation(activation)
@@ -165,7 +170,7 @@ class Conv2DTranspose(_ConvBase):
     padding : int, (int, int) or "valid"
     output_padding : int or (int, int)
         Smaller than the stride or the dilation.
-    filters, kernel_size, stride, dilation, groups, use_bias, kernel_initializer, bias_initializer, name
+    filters, kernel_size, stride, dilation, groups, use_bias, kernel_initializer, bias_initializer, name, strides
         As for :class:`Conv2D`.
 
     Attributes
@@ -175,7 +180,9 @@ class Conv2DTranspose(_ConvBase):
     """
 
     def __init__(self, filters, kernel_size, stride=1, padding=0, output_padding=0, dilation=1, groups=1,
-                 use_bias=True, kernel_initializer="torch_default", bias_initializer="torch_default", name=None):
+                 use_bias=True, kernel_initializer="torch_default", bias_initializer="torch_default", name=None, *,
+                 strides=None):
+        stride = check.spelled_twice("stride", stride, 1, "strides", strides)
         super().__init__(filters, kernel_size, stride, dilation, groups, use_bias, kernel_initializer,
                          bias_initializer, name)
         if isinstance(padding, str) and padding != "valid":
@@ -219,3 +226,36 @@ class Conv2DTranspose(_ConvBase):
         config = super().get_config()
         config["output_padding"] = list(self.output_padding)
         return config
+
+
+# Keras 1's Convolution2D arguments -> Keras 2's, as Keras 2's legacy interface converted them.
+_KERAS1_KEYWORDS = {"border_mode": "padding", "subsample": "strides", "nb_filter": "filters"}
+
+
+def Convolution2D(*args, **kwargs):  # noqa: N802  (Keras's class name)
+    """Keras 2's name of :class:`Conv2D`, reading Keras 1's arguments as Keras 2 did.
+
+    ``Convolution2D(32, (3, 3), padding="same")`` is ``Conv2D(32, (3, 3),
+    padding="same")``.  Keras 1's ``Convolution2D(32, 3, 3, border_mode="same",
+    subsample=(1, 1))`` (filters, rows, columns) means a 3 x 3 kernel, not
+    Conv2D's stride 3: it is converted, with Keras 2's warning, never misread.
+
+    Returns
+    -------
+    Conv2D
+    """
+    converted = []
+    if len(args) == 3 and all(isinstance(a, int) and not isinstance(a, bool) for a in args[1:]):
+        args = (args[0], (args[1], args[2]))
+        converted.append("the kernel size as one tuple")
+    for old, new in _KERAS1_KEYWORDS.items():
+        if old in kwargs:
+            if new in kwargs:
+                raise TypeError(f"give {new} or Keras 1's {old}, not both")
+            kwargs[new] = kwargs.pop(old)
+            converted.append(f"{new}= for {old}=")
+    if converted:
+        warnings.warn(f"Convolution2D: Keras 1 arguments read as Keras 2's ({', '.join(converted)}); update the "
+                      f"call to the Keras 2 / cnnfast API: Conv2D(filters, kernel_size, strides, padding)",
+                      UserWarning, stacklevel=2)
+    return Conv2D(*args, **kwargs)

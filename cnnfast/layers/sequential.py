@@ -24,7 +24,29 @@ from .. import serialization
 from ..training import Trainer, data
 from .base import Layer, checked_layer, deserialize, register, serialize
 
-__all__ = ["Sequential", "load_model"]
+__all__ = ["Sequential", "Input", "load_model"]
+
+
+class Input:
+    """Keras's ``Input(shape)``: the model's input shape, given as the first item of a Sequential.
+
+    ``Sequential([Input((1, 28, 28)), Conv2D(32, 3), ...])`` is
+    ``Sequential([Conv2D(32, 3), ...], input_shape=(1, 28, 28))``: it is not a
+    layer (``model.layers`` and ``state_dict`` do not see it, as in Keras).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Batch-free, channels first: ``(C, H, W)`` for images, ``(features,)``.
+    name : str, optional
+    """
+
+    def __init__(self, shape, name=None):
+        self.shape = check.batch_free_shape("shape", shape)
+        self.name = name
+
+    def __repr__(self):
+        return f"Input(shape={self.shape})"
 
 
 @register
@@ -41,11 +63,12 @@ class Sequential(Trainer, Layer):
     Parameters
     ----------
     layers : list of Layer, optional
-        The children, in order.
+        The children, in order; the first item may be an :class:`Input`.
     input_shape : tuple of int, optional
-        Batch-free input shape, e.g. (1, 32, 32).  Given: built at once; else
-        built on the first ``fit``/``predict``/``evaluate``/``build`` from the
-        data's shape.
+        Batch-free input shape, e.g. (1, 32, 32).  It may also come from an
+        ``Input(shape)`` first or from Keras's ``input_shape=`` / ``input_dim=``
+        on the first layer.  Given: built at once; else built on the first
+        ``fit``/``predict``/``evaluate``/``build`` from the data's shape.
     seed : int >= 0 or None
         Weights are initialised from ``np.random.default_rng(seed)`` (same seed,
         same weights); ``fit`` shuffles from an independent stream derived from
@@ -57,6 +80,8 @@ class Sequential(Trainer, Layer):
     Attributes
     ----------
     seed : int or None
+    layers : list of Layer
+        The children (Keras's ``model.layers``).
     optimizer, loss, metrics, clip_norm, stop_training
         The training state (see :class:`cnnfast.training.Trainer`).
     """
@@ -70,19 +95,64 @@ class Sequential(Trainer, Layer):
         self.seed = seed
         self.dtype = check.float_dtype(dtype)
         self._layers = []
-        for layer in layers or ():
-            self.add(layer)
-        if input_shape is not None:
-            self.build(input_shape)
+        # The generator this model built itself from, kept so that add() after the build
+        # draws the new layer's weights from where the build stopped (the same weights as
+        # one build of every layer); None when a parent built it.
+        self._init_rng = None
+        layers = list(layers or ())
+        declared = None
+        if layers and isinstance(layers[0], Input):
+            declared = layers.pop(0).shape
+        elif layers and isinstance(layers[0], Layer):
+            declared = layers[0].declared_input_shape
+        for layer in layers:
+            if isinstance(layer, Input):
+                raise ValueError("Input(shape) must be the first item of a Sequential")
+            self._layers.append(checked_layer(layer, f"layer {len(self._layers)}"))
+        if input_shape is not None and declared is not None and tuple(input_shape) != declared:
+            raise ValueError(f"input_shape={tuple(input_shape)} differs from the first item's input shape {declared}")
+        if input_shape is not None or declared is not None:
+            self.build(input_shape if input_shape is not None else declared)
 
     # ------------------------------------------------------------------ stack
 
     def add(self, layer):
-        """Append ``layer``; refused once built (the weights exist already).  Returns self."""
-        if self.built:
-            raise RuntimeError("cannot add a layer to a built model: build a new Sequential with all its layers")
-        self._layers.append(checked_layer(layer, f"layer {len(self._layers)}"))
+        """Append ``layer`` (or set the input shape with an ``Input``), as Keras's ``model.add``.  Returns self.
+
+        The first layer's ``input_shape=`` (or an ``Input`` added first) builds
+        the model at once; a layer added to a built model is built on its
+        output shape, from the random stream the build left off (so the
+        weights are those of building all layers at once), and a compiled
+        optimizer is made again on the new parameter list, as ``build`` does.
+        """
+        if isinstance(layer, Input):
+            if self._layers or self.built:
+                raise ValueError("Input(shape) must be the first item of a Sequential")
+            self.build(layer.shape)
+            return self
+        layer = checked_layer(layer, f"layer {len(self._layers)}")
+        if not self.built:
+            self._layers.append(layer)
+            if len(self._layers) == 1 and layer.declared_input_shape is not None:
+                self.build(layer.declared_input_shape)
+            return self
+        if self._init_rng is None:
+            raise RuntimeError("cannot add a layer to this built model: it was built by a parent model or from a "
+                               "given rng; build a new Sequential with all its layers")
+        self._check_optimizer_can_grow()
+        layer.dtype = self.dtype
+        layer.build(self.output_shape(self.input_shape), self._init_rng)
+        if any(p.data.dtype != self.dtype for p in layer.parameters()):
+            layer.astype(self.dtype)
+        self._layers.append(layer)
+        self._cache = self._grad_y_spec = None
+        self._attach_optimizer()
         return self
+
+    @property
+    def layers(self):
+        """The layers, in order (a new list; Keras's ``model.layers``)."""
+        return list(self._layers)
 
     def __len__(self):
         return len(self._layers)
@@ -112,7 +182,8 @@ class Sequential(Trainer, Layer):
         Parameters
         ----------
         input_shape : tuple of int, optional
-            Batch-free; defaults to the one given to the constructor.
+            Batch-free (or Keras's ``(None, C, H, W)``); defaults to the one
+            the model was built with.
         rng : numpy.random.Generator or int, optional
             Defaults to ``np.random.default_rng(self.seed)``.  Building again
             re-initialises the weights.
@@ -121,10 +192,12 @@ class Sequential(Trainer, Layer):
             input_shape = self.input_shape
             if input_shape is None:
                 raise ValueError("build() needs input_shape (batch dimension excluded), e.g. (1, 32, 32)")
-        if rng is None:
+        own = rng is None
+        if own:
             rng = np.random.default_rng(self.seed)
         dtype = self.dtype
         super().build(input_shape, rng)
+        self._init_rng = rng if own else None
         if self.dtype != dtype or any(p.data.dtype != dtype for p in self.parameters()):
             self.astype(dtype)
 
@@ -174,13 +247,19 @@ class Sequential(Trainer, Layer):
             grad = body[i].backward(grad, input_grad=input_grad or i > 0)
         return grad
 
-    def predict(self, x, batch_size=256):
-        """Logits of ``x``, in batches, in inference mode.
+    def predict(self, x, batch_size=None):
+        """The model's output for ``x``, in batches, in inference mode.
+
+        That is the last layer's output: **logits** for a model ending in a
+        ``Dense`` without activation (``models.lenet5()``, a model trained with
+        ``loss="cross_entropy"``), probabilities for one ending in ``Softmax``
+        / ``Sigmoid``.  :meth:`predict_proba` always gives probabilities.
 
         Parameters
         ----------
         x : ndarray, shape (N, *input_shape), float32 or float64
-        batch_size : int
+        batch_size : int, optional
+            Default 256.
 
         Returns
         -------
@@ -189,11 +268,56 @@ class Sequential(Trainer, Layer):
             its running statistics.
         """
         x = data.inputs(self, x)
-        batch_size = check.positive_int("batch_size", batch_size, None)
+        batch_size = check.positive_int("batch_size", 256 if batch_size is None else batch_size, None)
         out = np.empty((len(x), *self.output_shape(self.input_shape)), dtype=self.dtype)
         for lo in range(0, len(x), batch_size):
             out[lo:lo + batch_size] = self.forward(x[lo:lo + batch_size], training=False)
         return out
+
+    def predict_proba(self, x, batch_size=None):
+        """Class probabilities for ``x``, whatever the model ends with.
+
+        A model ending in ``Softmax`` / ``Sigmoid`` gives them already; for
+        one that outputs logits, the softmax over axis 1 of :meth:`predict`
+        (or the sigmoid, for a single output per sample) is taken.
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, *input_shape), float32 or float64
+        batch_size : int, optional
+
+        Returns
+        -------
+        ndarray, shape (N, C) (or the output shape), the model's dtype
+            Rows sum to 1 (softmax), or each value is in [0, 1] (sigmoid).
+        """
+        out = self.predict(x, batch_size)
+        if self.final_activation in ("softmax", "sigmoid"):
+            return out
+        if out.ndim >= 2 and out.shape[1] > 1:
+            out -= out.max(axis=1, keepdims=True)
+            np.exp(out, out=out)
+            out /= out.sum(axis=1, keepdims=True)
+            return out
+        return 0.5 * (1.0 + np.tanh(0.5 * out))  # the logistic function, without overflow
+
+    def predict_on_batch(self, x):
+        """The output for one batch ``x``, in inference mode (Keras's ``predict_on_batch``).
+
+        Parameters
+        ----------
+        x : ndarray, shape (B, *input_shape), float32 or float64
+
+        Returns
+        -------
+        ndarray, shape (B, *output_shape)
+        """
+        return self.forward(data.inputs(self, x), training=False)
+
+    def count_params(self):
+        """Every parameter and float buffer, counted (Keras's ``count_params``, summary's "Total params")."""
+        self._require_built("count_params")
+        return sum(p.data.size for p in self.parameters()) + _frozen_count(self)
 
     # ---------------------------------------------------------------- summary
 

@@ -65,9 +65,19 @@ class Trainer:
     def build(self, input_shape=None, rng=None):
         """After the parameters are (re)created, the compiled optimizer is rebuilt on them."""
         super().build(input_shape, rng)
+        self._attach_optimizer()
+
+    def _attach_optimizer(self):
+        """Make compile()'s optimizer on the current parameters (after a build, or a layer added)."""
         if self._optimizer_spec is not None:
             name, kwargs = self._optimizer_spec
             self.optimizer = optim.get(name, self.parameters(), **kwargs)
+
+    def _check_optimizer_can_grow(self):
+        """RuntimeError when the parameters are about to change under an optimizer given as an instance."""
+        if self.optimizer is not None and self._optimizer_spec is None:
+            raise RuntimeError("the model was compiled with an Optimizer holding its parameters: new layers would not "
+                               "be trained.  Add the layers first, or compile again afterwards with an optimizer name")
 
     # ---------------------------------------------------------------- compile
 
