@@ -69,8 +69,13 @@ class Trainer:
 
     def _attach_optimizer(self):
         """Make compile()'s optimizer on the current parameters (after a build, or a layer added)."""
-        if self._optimizer_spec is not None:
-            name, kwargs = self._optimizer_spec
+        if self._optimizer_spec is None:
+            return
+        name, kwargs = self._optimizer_spec
+        if isinstance(name, optim.Optimizer):  # made without parameters: bind it, with fresh state
+            name._bind(self.parameters())
+            self.optimizer = name
+        else:
             self.optimizer = optim.get(name, self.parameters(), **kwargs)
 
     def _check_optimizer_can_grow(self):
@@ -90,8 +95,10 @@ class Trainer:
         optimizer : str, Optimizer subclass or Optimizer
             A name ("sgd", "adam", ...) or class, built with ``optimizer_kwargs``
             (such as ``lr=0.1, momentum=0.9``) on the model's parameters, now or
-            when the model is built; or an ``Optimizer`` already holding
-            ``model.parameters()``.
+            when the model is built; an ``Optimizer`` made without parameters,
+            as in Keras (``SGD(learning_rate=0.05, momentum=0.9, nesterov=True)``),
+            which is bound to them the same way (``model.optimizer`` is that
+            object); or one already holding ``model.parameters()``.
         loss : str or callable
             A name ("cross_entropy", "mse", "bce_with_logits") or a loss object
             ``loss(pred, target) -> (value, grad)``.
@@ -114,8 +121,13 @@ class Trainer:
                 raise ValueError(f"clip_norm must be > 0 or None, got {clip_norm}")
         self.clip_norm = clip_norm
         if isinstance(optimizer, optim.Optimizer):
-            self.optimizer = optim.get(optimizer, **optimizer_kwargs)  # refuses kwargs for an instance
-            self._optimizer_spec = None
+            optim.get(optimizer, **optimizer_kwargs)  # refuses kwargs for an instance
+            if optimizer.bound:
+                self.optimizer, self._optimizer_spec = optimizer, None
+            else:  # Keras's SGD(learning_rate=...): bound to the parameters, now or when they exist
+                self.optimizer, self._optimizer_spec = None, (optimizer, {})
+                if self.built:
+                    self._attach_optimizer()
         elif self.built:
             self.optimizer = optim.get(optimizer, self.parameters(), **optimizer_kwargs)
             self._optimizer_spec = (optimizer, dict(optimizer_kwargs))
