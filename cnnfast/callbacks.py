@@ -4,9 +4,13 @@
 
     on_train_begin(logs)
       for each epoch:   on_epoch_begin(epoch, logs)
-        for each batch:   on_batch_begin(batch, logs)  ...train step...  on_batch_end(batch, logs)
+        for each batch:   on_train_batch_begin(batch, logs)  ...train step...  on_train_batch_end(batch, logs)
       (validation)      on_epoch_end(epoch, logs)
     on_train_end(logs)
+
+As in Keras 3, ``on_train_batch_begin`` / ``on_train_batch_end`` call
+``on_batch_begin`` / ``on_batch_end`` unless overridden: a callback may
+override either name.
 
 ``epoch`` and ``batch`` count from 0.  Batch logs hold ``size`` (images in the
 batch) and the epoch's running ``loss``, ``accuracy`` and ``images_per_sec``;
@@ -126,6 +130,14 @@ class Callback:
             ``batch``, ``size`` and the epoch's running ``loss``, ``accuracy``, ``images_per_sec``.
         """
 
+    def on_train_batch_begin(self, batch, logs=None):
+        """Keras 3's name of :meth:`on_batch_begin`, which it calls unless overridden."""
+        self.on_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Keras 3's name of :meth:`on_batch_end`, which it calls unless overridden."""
+        self.on_batch_end(batch, logs)
+
 
 class CallbackList:
     """Calls every hook on each of ``callbacks`` in order (what ``fit`` uses internally).
@@ -168,14 +180,14 @@ class CallbackList:
             cb.on_epoch_end(epoch, logs)
 
     def on_batch_begin(self, batch, logs=None):
-        """Call ``on_batch_begin`` on every callback."""
+        """Call ``on_train_batch_begin`` (by default ``on_batch_begin``) on every callback."""
         for cb in self.callbacks:
-            cb.on_batch_begin(batch, logs)
+            cb.on_train_batch_begin(batch, logs)
 
     def on_batch_end(self, batch, logs=None):
-        """Call ``on_batch_end`` on every callback."""
+        """Call ``on_train_batch_end`` (by default ``on_batch_end``) on every callback."""
         for cb in self.callbacks:
-            cb.on_batch_end(batch, logs)
+            cb.on_train_batch_end(batch, logs)
 
 
 class History(Callback):

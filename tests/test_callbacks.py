@@ -502,3 +502,22 @@ def test_save_interrupted_by_ctrl_c_keeps_the_previous_checkpoint(tmp_path, data
     assert history.interrupted
     assert os.listdir(tmp_path) == ["ckpt.npz"]  # no temporary file left behind
     np.testing.assert_array_equal(load_model(path).predict(x), expected)
+
+
+def test_keras_3_batch_hooks_on_train_batch_begin_and_end(data):
+    x, y = data
+    calls = []
+
+    class Keras3(Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            calls.append(("begin", batch))
+
+        def on_train_batch_end(self, batch, logs=None):
+            calls.append(("end", batch, round(logs["loss"], 6) == round(logs["loss"], 6)))
+
+    class Keras2(Callback):
+        def on_batch_end(self, batch, logs=None):
+            calls.append(("old end", batch))
+
+    compiled().fit(x, y, batch_size=64, epochs=1, verbose=0, callbacks=[Keras3(), Keras2()])
+    assert calls == [("begin", 0), ("end", 0, True), ("old end", 0), ("begin", 1), ("end", 1, True), ("old end", 1)]
