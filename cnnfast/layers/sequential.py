@@ -399,16 +399,36 @@ class Sequential(Trainer, Layer):
 
     # ------------------------------------------------------------------ files
 
-    def save(self, path):
-        """Write architecture, dtype, seed and weights to one ``.npz`` at ``path``, atomically.
+    def save(self, path, include_optimizer=True):
+        """Write the model to one ``.npz`` at ``path``, atomically: reload it with ``cnnfast.load_model(path)``.
 
-        Reload with ``cnnfast.load_model(path)``.  The optimizer state is not saved.
-        ``path`` ends in ``.npz`` or has no extension: another one (Keras's
-        ``.h5`` / ``.keras``, torch's ``.pt``) is a ValueError, since the file
-        would be cnnfast's format under a foreign name.
+        The file holds the architecture, dtype, seed and weights, and for a
+        compiled model what ``compile`` was given (loss, metrics, optimizer
+        and clipping) and, with ``include_optimizer``, the optimizer's state
+        (learning rate, step counts, momentum buffers / moments), so that
+        training resumes where it stopped, as Keras's files do.
+
+        Parameters
+        ----------
+        path : str or path
+            Ends in ``.npz`` or has no extension: another one (Keras's ``.h5``
+            / ``.keras``, torch's ``.pt``) is a ValueError, since the file
+            would be cnnfast's format under a foreign name.
+        include_optimizer : bool
+            Keras 2's keyword: False leaves the optimizer state out (the
+            compile configuration is still saved).
         """
         self._require_built("save")
-        serialization.write_archive(path, self.state_dict(), {"kind": "model", "config": self.get_config()})
+        arrays = self.state_dict()
+        header = {"kind": "model", "config": self.get_config()}
+        compiled = self.get_compile_config()
+        if compiled is not None:
+            header["compile"] = compiled
+            if check.boolean("include_optimizer", include_optimizer) and self.optimizer is not None:
+                header["optimizer_state"], optimizer_arrays = serialization.pack_optimizer_state(
+                    self.optimizer.state_dict())
+                arrays.update(optimizer_arrays)
+        serialization.write_archive(path, arrays, header)
 
     def save_weights(self, path):
         """Write only the weights (with the architecture for reference) to ``path``, atomically."""
@@ -422,6 +442,7 @@ class Sequential(Trainer, Layer):
         ValueError naming the key and both shapes when the file does not fit the architecture.
         """
         header, arrays = serialization.read_archive(path)
+        _, arrays = serialization.unpack_optimizer_state(path, None, arrays)
         if not self.built:
             stored = (header.get("config") or {}).get("input_shape")
             if self.input_shape is None and stored is None:
@@ -435,17 +456,35 @@ def _frozen_count(layer):
     return sum(a.size for _, a in layer.named_buffers() if a.dtype.kind == "f")
 
 
-def load_model(path):
-    """The model saved by ``Sequential.save(path)``: architecture, dtype, seed and weights.
+def load_model(path, compile=True):  # noqa: A002  (Keras's keyword)
+    """The model saved by ``Sequential.save(path)``, ready for ``predict``, ``evaluate`` and ``fit``.
 
-    It is built and ready for ``predict``; call ``compile`` before training or
-    evaluating it.  ValueError for a file that is not an intact cnnfast model
-    file or that does not match its own architecture.
+    Architecture, dtype, seed and weights are restored; so is, for a model
+    that was compiled, what ``compile`` was given (loss, metrics, clipping,
+    the optimizer and its hyper-parameters) and the optimizer's state when it
+    was saved (learning rate, step counts, momentum buffers, Adam's moments):
+    ``evaluate`` works straight away and ``fit`` resumes where training
+    stopped.  Not restored: callbacks (a learning-rate schedule, for
+    instance) and the random streams (``fit``'s shuffling, dropout masks),
+    which start again from the seed.
+
+    Parameters
+    ----------
+    path : str or path
+    compile : bool
+        False: only the model (Keras's keyword), uncompiled.
+
+    Raises
+    ------
+    ValueError
+        A file that is not an intact cnnfast model file or that does not match
+        its own architecture.
     """
     header, arrays = serialization.read_archive(path)
     if header["kind"] != "model":
         raise ValueError(f"{str(path)!r} holds weights only (written by save_weights): build the model and"
                          " call model.load_weights(path)")
+    optimizer_state, arrays = serialization.unpack_optimizer_state(path, header.get("optimizer_state"), arrays)
     try:
         model = Sequential.from_config(header.get("config"))
     except (KeyError, TypeError, ValueError) as e:
@@ -453,4 +492,7 @@ def load_model(path):
     if not model.built:
         raise ValueError(f"{str(path)!r}: the stored architecture has no input shape")
     model._load_state(arrays, True, f"model file {str(path)!r}")
+    if compile and header.get("compile") and model.compile_from_config(header["compile"]) \
+            and optimizer_state is not None:
+        model.optimizer.load_state_dict(optimizer_state)
     return model

@@ -9,6 +9,8 @@ The work is done elsewhere in this package: :mod:`.data` reads the data,
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import _checks as check
@@ -136,6 +138,59 @@ class Trainer:
             # parameter, so a typo fails here and not at the start of training.
             optim.get(optimizer, [_StandIn(self.dtype)], **optimizer_kwargs)
             self.optimizer, self._optimizer_spec = None, (optimizer, dict(optimizer_kwargs))
+
+    def get_compile_config(self):
+        """What :meth:`compile` was given, JSON-able (Keras's ``get_compile_config``); None if not compiled.
+
+        Returns
+        -------
+        dict or None
+            ``{"loss": {"class", "config"}, "optimizer": {"class", "config"},
+            "metrics": [...], "clip_norm": ...}``.  ``loss`` or ``optimizer``
+            is None when it is not one of cnnfast's classes (a function, a
+            subclass of your own): such a model cannot be compiled from the config.
+        """
+        if self.loss is None:
+            return None
+        return {"loss": _described(self.loss, losses, losses.Loss), "optimizer": self._optimizer_description(),
+                "metrics": list(self.metrics), "clip_norm": self.clip_norm}
+
+    def compile_from_config(self, config):
+        """Compile as :meth:`get_compile_config` described (Keras's ``compile_from_config``).
+
+        Parameters
+        ----------
+        config : dict
+
+        Returns
+        -------
+        bool
+            False (with a warning, the model left uncompiled) when the loss or
+            the optimizer was not one of cnnfast's and cannot be rebuilt.
+        """
+        if not isinstance(config, dict):
+            raise TypeError(f"config must be a dict from get_compile_config, got {type(config).__name__}")
+        loss, optimizer = config.get("loss"), config.get("optimizer")
+        if loss is None or optimizer is None:
+            missing = "loss" if loss is None else "optimizer"
+            warnings.warn(f"the model was compiled with a {missing} that is not one of cnnfast's, which cannot be "
+                          "saved: call compile() before evaluate() or fit()", UserWarning, stacklevel=3)
+            return False
+        loss_class = _known_class(losses, loss["class"], losses.Loss, "loss")
+        optimizer_class = _known_class(optim, optimizer["class"], optim.Optimizer, "optimizer")
+        self.compile(optimizer_class, loss=loss_class(**loss["config"]), metrics=config.get("metrics", ()),
+                     clip_norm=config.get("clip_norm"), **optimizer["config"])
+        return True
+
+    def _optimizer_description(self):
+        if self.optimizer is not None:
+            return _described(self.optimizer, optim, optim.Optimizer)
+        name, kwargs = self._optimizer_spec
+        if isinstance(name, optim.Optimizer):
+            return _described(name, optim, optim.Optimizer)
+        # Not built yet: the class and keyword arguments compile() was given.
+        cls = optim.get(name, [_StandIn(self.dtype)], **kwargs)
+        return {"class": type(cls).__name__, "config": cls.get_config()}
 
     def _require_compiled(self, what):
         if self.loss is None:
@@ -361,6 +416,21 @@ class Trainer:
             return result
         values = [result[name] for name in self.metrics_names]
         return values[0] if len(values) == 1 else values
+
+
+def _described(instance, module, base):
+    """``{"class": name, "config": ...}`` for an instance of one of ``module``'s own classes, else None."""
+    name = type(instance).__name__
+    if getattr(module, name, None) is type(instance) and isinstance(instance, base):
+        return {"class": name, "config": instance.get_config()}
+    return None
+
+
+def _known_class(module, name, base, what):
+    cls = getattr(module, str(name), None)
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ValueError(f"unknown {what} class {name!r} in the compile configuration")
+    return cls
 
 
 class _Augmented:
