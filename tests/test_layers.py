@@ -41,6 +41,7 @@ LAYER_CASES = {
     "dense_activation": (lambda: L.Dense(4, activation="tanh"), (3, 5)),
     "zero_padding": (lambda: L.ZeroPadding2D(((1, 2), (0, 3))), (2, 2, 3, 4)),
     "rescaling": (lambda: L.Rescaling(0.5, offset=-1.0), (3, 4)),
+    "reshape": (lambda: L.Reshape((3, -1)), (2, 6, 2)),
     "batchnormalization": (lambda: L.BatchNormalization(), (3, 2, 3, 3)),
     "batchnormalization_dense": (lambda: L.BatchNormalization(axis=-1), (5, 3)),
     "dense_softmax": (lambda: L.Dense(3, activation="softmax"), (3, 5)),
@@ -754,3 +755,20 @@ def test_zero_padding_and_rescaling_by_hand():
     np.testing.assert_array_equal(L.Rescaling(1 / 255, offset=-1)(np.full((1, 2), 255.0)), [[0.0, 0.0]])
     with pytest.raises(ValueError, match="scale must be non-zero"):
         L.Rescaling(0)
+
+
+def test_reshape_as_numpy_and_keras():
+    x = np.arange(24.0).reshape(2, 12)
+    np.testing.assert_array_equal(L.Reshape((1, 3, 4))(x), x.reshape(2, 1, 3, 4))
+    assert L.Reshape((-1, 2)).output_shape((3, 4)) == (6, 2)
+    reshape = L.Reshape((4, 3))
+    reshape(x, training=True)
+    np.testing.assert_array_equal(reshape.backward(np.ones((2, 4, 3))), np.ones((2, 12)))
+    with pytest.raises(ValueError, match=r"cannot reshape input shape \(12,\) \(12 values\) to \(5, -1\)"):
+        L.Reshape((5, -1)).output_shape((12,))
+    with pytest.raises(ValueError, match="at most one -1"):
+        L.Reshape((-1, -1))
+    with pytest.raises(ValueError, match="sizes >= 1"):
+        L.Reshape((0, 3))
+    with pytest.raises(TypeError, match="target_shape must be a tuple"):
+        L.Reshape(12)

@@ -34,7 +34,7 @@ from .pooling import (
     MaxPooling2D,
     Subsampling2D,
 )
-from .preprocessing import Rescaling, ZeroPadding2D
+from .preprocessing import Rescaling, Reshape, ZeroPadding2D
 from .sequential import Input, Sequential
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
     "Sequential",
     "Residual",
     "Input",
+    "Reshape",
     "ZeroPadding2D",
     "Rescaling",
     "BatchNormalization",
