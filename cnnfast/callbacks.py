@@ -515,11 +515,15 @@ def format_logs(logs):
 
 
 class ProgressBar(Callback):
-    """Per-epoch progress: a tqdm bar with running loss, accuracy and images/s.
+    """Per-epoch progress: a tqdm bar with the running metrics on a terminal, one line per epoch elsewhere.
 
     ``fit(verbose=1)`` adds ``ProgressBar()``; ``fit(verbose=2)`` adds
     ``ProgressBar(per_batch=False)``, which prints one line per epoch and no bar
-    (for logs).
+    (for logs).  A bar is drawn only on a terminal that reports its width:
+    written to a file, a pipe or a terminal of 0 columns, ``ProgressBar()``
+    prints one line per epoch too (Keras's ``verbose=2``), so logs do not fill
+    up with carriage-return updates.  The bar's running metrics and the epoch's line
+    have the same format (:func:`format_logs`).
 
     Parameters
     ----------
@@ -535,17 +539,19 @@ class ProgressBar(Callback):
         self.file = file
         self._bar = None
         self._out = None
+        self._draw_bars = False
 
     def on_train_begin(self, logs=None):
-        """Choose the output stream."""
+        """Choose the output stream, and a bar or lines."""
         self._out = self.file if self.file is not None else sys.stdout
+        self._draw_bars = bool(self.per_batch) and _terminal_columns(self._out) > 0
 
     def _epoch_label(self, epoch):
         return f"Epoch {epoch + 1}/{self.params.get('epochs', '?')}"
 
     def on_epoch_begin(self, epoch, logs=None):
         """Open the epoch's bar."""
-        if not self.per_batch:
+        if not self._draw_bars:
             return
         from tqdm.auto import tqdm  # a dependency; imported when a bar is first shown (it is slow to import)
 
@@ -556,15 +562,7 @@ class ProgressBar(Callback):
         """Advance the bar and show the running metrics."""
         if self._bar is None:
             return
-        logs = logs or {}
-        postfix = {}
-        if "loss" in logs:
-            postfix["loss"] = f"{logs['loss']:.4f}"
-        if "accuracy" in logs:
-            postfix["acc"] = f"{100 * logs['accuracy']:.2f}%"
-        if "images_per_sec" in logs:
-            postfix["img/s"] = f"{logs['images_per_sec']:.0f}"
-        self._bar.set_postfix(postfix, refresh=False)
+        self._bar.set_postfix_str(format_logs(logs or {}), refresh=False)
         self._bar.update(1)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -578,8 +576,17 @@ class ProgressBar(Callback):
             print(f"{self._epoch_label(epoch)}: {summary}", file=self._out, flush=True)
 
     def on_train_end(self, logs=None):
-        # Training stopped mid-epoch (interrupt or stop_training): close the open bar.
         """Close a bar left open by a stop mid-epoch."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _terminal_columns(stream):
+    """The width of the terminal ``stream`` writes to; 0 for a file, a pipe or a terminal that says 0."""
+    try:
+        if not stream.isatty():
+            return 0
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0

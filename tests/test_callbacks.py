@@ -1,8 +1,11 @@
 """cnnfast.callbacks and fit's hooks: order, EarlyStopping, ModelCheckpoint, LearningRateScheduler,
 progress output, and Ctrl-C (KeyboardInterrupt) during fit."""
 
+import io
 import os
+import re
 import signal
+import sys
 
 import numpy as np
 import pytest
@@ -329,6 +332,16 @@ def test_learning_rate_scheduler_refuses_bad_schedules(data):
 # ------------------------------------------------------------------ progress output
 
 
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal (of ``columns`` columns, through a patched os.get_terminal_size)."""
+
+    def isatty(self):
+        return True
+
+    def fileno(self):
+        return 1
+
+
 def test_verbose_0_prints_nothing(capsys, data):
     x, y = data
     model = compiled()
@@ -338,10 +351,12 @@ def test_verbose_0_prints_nothing(capsys, data):
     assert capsys.readouterr() == ("", "")
 
 
-def test_verbose_1_shows_a_progress_bar_with_running_metrics(capsys, data):
+def test_verbose_1_shows_a_progress_bar_with_running_metrics(data, monkeypatch):
     x, y = data
+    monkeypatch.setattr(sys, "stdout", Terminal())   # a bar is drawn on a terminal only
+    monkeypatch.setattr(os, "get_terminal_size", lambda fd=None: os.terminal_size((400, 24)))
     compiled().fit(x, y, epochs=2, batch_size=32, validation_split=0.25, verbose=1)
-    out = capsys.readouterr().out
+    out = sys.stdout.getvalue()
     assert "Epoch 1/2" in out and "Epoch 2/2" in out
     assert "3/3" in out  # 96 training images in batches of 32
     for text in ("loss", "accuracy", "val_loss", "val_accuracy", "images/s"):
@@ -361,6 +376,32 @@ def test_progress_bar_as_a_user_callback_writes_to_its_file(tmp_path, data):
     with open(tmp_path / "log.txt", "w") as f:
         compiled().fit(x, y, epochs=1, verbose=0, callbacks=[ProgressBar(per_batch=False, file=f)])
     assert (tmp_path / "log.txt").read_text().startswith("Epoch 1/1: loss")
+
+
+@pytest.mark.parametrize("stream", ["file", "zero-column terminal"])
+def test_progress_bar_off_a_terminal_prints_one_line_per_epoch(data, monkeypatch, stream):
+    """Logs get Keras's verbose=2 lines: no carriage-return updates, and never an empty metrics line."""
+    x, y = data
+    out = io.StringIO() if stream == "file" else Terminal()
+    monkeypatch.setattr(os, "get_terminal_size", lambda fd=None: os.terminal_size((0, 24)))
+    compiled().fit(x, y, epochs=2, batch_size=32, validation_split=0.25, verbose=0, callbacks=[ProgressBar(file=out)])
+    text = out.getvalue()
+    assert "\r" not in text
+    lines = text.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["Epoch 1/2", "Epoch 2/2"]
+    for line in lines:
+        assert re.fullmatch(r"Epoch \d/2: loss \d\.\d{4} \| accuracy [\d.]+% \| val_loss \d\.\d{4} \| "
+                            r"val_accuracy [\d.]+% \| \d+ images/s", line), line
+
+
+def test_progress_bar_on_a_terminal_shows_the_epoch_line_format_while_running(data, monkeypatch):
+    x, y = data
+    out = Terminal()
+    monkeypatch.setattr(os, "get_terminal_size", lambda fd=None: os.terminal_size((400, 24)))
+    compiled().fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[ProgressBar(file=out)])
+    updates = out.getvalue().split("\r")
+    assert len(updates) > 2   # a bar, redrawn
+    assert re.search(r"loss \d\.\d{4} \| accuracy [\d.]+% \| \d+ images/s", updates[-1]), updates[-1]
 
 
 # ---------------------------------------------------------------------- Ctrl-C
