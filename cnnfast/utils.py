@@ -53,8 +53,10 @@ def to_categorical(y, num_classes=None, dtype="float32"):
     num_classes = positive_int("num_classes", num_classes, None)
     bad = np.flatnonzero(labels.reshape(-1) >= num_classes)
     if bad.size:
-        raise ValueError(f"label {int(labels.reshape(-1)[bad[0]])} at index {int(bad[0])} is out of range for "
-                         f"num_classes={num_classes} ({bad.size} labels out of range)")
+        raise ValueError(
+            f"label {int(labels.reshape(-1)[bad[0]])} at index {int(bad[0])} is out of range for "
+            f"num_classes={num_classes} ({bad.size} labels out of range)"
+        )
     return np.eye(num_classes, dtype=dtype)[labels]
 
 

@@ -101,8 +101,10 @@ def test_binary_on_probabilities_is_binary_cross_entropy(seed, smoothing):
 @pytest.mark.parametrize("seed", range(4))
 def test_from_logits_is_torch_cross_entropy(seed):
     logits, _, labels, one_hot = case(seed)
-    for loss_fn, target in ((losses.SparseCategoricalCrossentropy(from_logits=True), labels),
-                            (losses.CategoricalCrossentropy(from_logits=True), one_hot)):
+    for loss_fn, target in (
+        (losses.SparseCategoricalCrossentropy(from_logits=True), labels),
+        (losses.CategoricalCrossentropy(from_logits=True), one_hot),
+    ):
         loss, grad = loss_fn(logits, target)
         z = leaf(logits)
         expected = TF.cross_entropy(z, torch.tensor(target))
@@ -122,8 +124,10 @@ def test_from_logits_is_torch_cross_entropy(seed):
 def test_on_logits_equals_the_loss_through_softmax_and_sigmoid(seed):
     """The fold: loss.on_logits()(z, y) == loss(softmax(z), y) and its gradient is torch's through softmax."""
     logits, _, labels, one_hot = case(seed, spread=1.0)
-    for loss_fn, target in ((losses.SparseCategoricalCrossentropy(), labels),
-                            (losses.CategoricalCrossentropy(label_smoothing=0.1), one_hot)):
+    for loss_fn, target in (
+        (losses.SparseCategoricalCrossentropy(), labels),
+        (losses.CategoricalCrossentropy(label_smoothing=0.1), one_hot),
+    ):
         folded = loss_fn.on_logits()
         assert folded.from_logits and type(folded) is type(loss_fn)
         loss, grad = folded(logits, target)

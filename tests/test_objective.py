@@ -47,13 +47,18 @@ def assert_same_weights(a, b):
         np.testing.assert_allclose(wa, wb, rtol=2e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("head", [
-    lambda: [L.Dense(4), L.Softmax()],
-    lambda: [L.Dense(4), L.Activation("softmax")],
-    lambda: [L.Dense(4, activation="softmax")],
-], ids=["Softmax", "Activation", "Dense-activation"])
-@pytest.mark.parametrize("loss, one_hot", [("categorical_crossentropy", True),
-                                           ("sparse_categorical_crossentropy", False)])
+@pytest.mark.parametrize(
+    "head",
+    [
+        lambda: [L.Dense(4), L.Softmax()],
+        lambda: [L.Dense(4), L.Activation("softmax")],
+        lambda: [L.Dense(4, activation="softmax")],
+    ],
+    ids=["Softmax", "Activation", "Dense-activation"],
+)
+@pytest.mark.parametrize(
+    "loss, one_hot", [("categorical_crossentropy", True), ("sparse_categorical_crossentropy", False)]
+)
 def test_softmax_output_with_keras_loss_trains_as_the_logits_model(data, head, loss, one_hot):
     x, y, xt, yt = data
     target, test_target = (np.eye(4, dtype=np.float32)[y], np.eye(4, dtype=np.float32)[yt]) if one_hot else (y, yt)
@@ -66,7 +71,8 @@ def test_softmax_output_with_keras_loss_trains_as_the_logits_model(data, head, l
     assert_same_weights(folded, logits)
     # evaluate folds too, and predict gives the probabilities of the logits model's outputs.
     assert folded.evaluate(xt, test_target, return_dict=True)["loss"] == pytest.approx(
-        logits.evaluate(xt, yt, return_dict=True)["loss"], rel=1e-5)
+        logits.evaluate(xt, yt, return_dict=True)["loss"], rel=1e-5
+    )
     probabilities = folded.predict(xt)
     z = logits.predict(xt)
     expected = np.exp(z - z.max(1, keepdims=True))
@@ -75,7 +81,7 @@ def test_softmax_output_with_keras_loss_trains_as_the_logits_model(data, head, l
 
 def test_sigmoid_output_with_binary_crossentropy_trains_as_the_logits_model(data):
     x, y, xt, yt = data
-    target = (y >= 2).astype(np.float32)[:, None]   # bottom half of the image is brighter
+    target = (y >= 2).astype(np.float32)[:, None]  # bottom half of the image is brighter
     folded, logits = model(L.Dense(1), L.Sigmoid()), model(L.Dense(1))
     h_folded = train(folded, "binary_crossentropy", x, target)
     h_logits = train(logits, "bce_with_logits", x, target)
@@ -112,8 +118,11 @@ def test_cross_entropy_after_a_softmax_warns_about_the_double_softmax(data):
     x, y, _, _ = data
     net = model(L.Dense(4), L.Softmax())
     net.compile("sgd", loss="cross_entropy", lr=0.1)
-    with pytest.warns(UserWarning, match=r"ends with a softmax .* the loss 'cross_entropy' takes logits: the softmax "
-                                         r"is applied twice .*'categorical_crossentropy'"):
+    with pytest.warns(
+        UserWarning,
+        match=r"ends with a softmax .* the loss 'cross_entropy' takes logits: the softmax "
+        r"is applied twice .*'categorical_crossentropy'",
+    ):
         net.fit(x, y, epochs=1, verbose=0)
     with pytest.warns(UserWarning, match="applied twice"):
         net.evaluate(x, y)
@@ -127,8 +136,11 @@ def test_a_probabilities_loss_on_a_logits_model_is_refused_with_the_fix(data):
     x, y, _, _ = data
     net = model(L.Dense(4))
     net.compile("sgd", loss="categorical_crossentropy")
-    with pytest.raises(ValueError, match=r"categorical_crossentropy takes probabilities .* look like logits: end the "
-                                         r"model with Softmax\(\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"categorical_crossentropy takes probabilities .* look like logits: end the "
+        r"model with Softmax\(\)",
+    ):
         net.fit(x, np.eye(4, dtype=np.float32)[y], epochs=1, verbose=0)
 
 
@@ -136,8 +148,11 @@ def test_integer_labels_with_categorical_crossentropy_are_refused_naming_the_spa
     x, y, _, _ = data
     net = model(L.Dense(4), L.Softmax())
     net.compile("sgd", loss="categorical_crossentropy")
-    with pytest.raises(ValueError, match=r"got integer labels of shape \(32,\): use "
-                                         r"loss='sparse_categorical_crossentropy'.*to_categorical\(y, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"got integer labels of shape \(32,\): use "
+        r"loss='sparse_categorical_crossentropy'.*to_categorical\(y, 4\)",
+    ):
         net.fit(x, y, epochs=1, verbose=0)
 
 

@@ -23,9 +23,10 @@ __all__ = ["Objective"]
 
 # The logits losses, and the probabilities loss that fits after each activation.
 _LOGITS_LOSSES = {"cross_entropy", "bce_with_logits"}
-_PROBABILITY_LOSS = {"softmax": "'categorical_crossentropy' (one-hot targets) or "
-                                "'sparse_categorical_crossentropy' (integer labels)",
-                     "sigmoid": "'binary_crossentropy'"}
+_PROBABILITY_LOSS = {
+    "softmax": "'categorical_crossentropy' (one-hot targets) or 'sparse_categorical_crossentropy' (integer labels)",
+    "sigmoid": "'binary_crossentropy'",
+}
 
 
 class Objective:
@@ -65,7 +66,10 @@ class Objective:
                 f"the model ends with a {activation} (its outputs are probabilities) but the loss "
                 f"{getattr(loss, 'name', type(loss).__name__)!r} takes logits: the {activation} is applied twice "
                 f"and training suffers.  Use loss={_PROBABILITY_LOSS[activation]}, which takes probabilities (and "
-                f"is computed from the logits, stably), or remove the final {activation}", UserWarning, stacklevel=4)
+                f"is computed from the logits, stably), or remove the final {activation}",
+                UserWarning,
+                stacklevel=4,
+            )
         self.loss, self.forward, self.backward = loss, model.forward, model.backward
         self.threshold = 0.5 if expects is not None or activation == "sigmoid" else 0.0
 
