@@ -931,7 +931,7 @@ def _a_layer(cls):
     from cnnfast import layers as L
 
     needs = {"Conv2D": (2, 3), "Conv2DTranspose": (2, 3), "Convolution2D": (2, 3), "Dense": (3,),
-             "Dropout": (0.5,), "Rescaling": (1.0,), "Residual": (L.ReLU(),)}
+             "Dropout": (0.5,), "Rescaling": (1.0,), "Reshape": ((2,),), "Residual": (L.ReLU(),)}
     return cls(*needs.get(cls.__name__, ()))
 
 
