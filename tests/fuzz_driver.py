@@ -314,6 +314,7 @@ def _layer_factories():
         "Rescaling": st.builds(lambda s, o: L.Rescaling(s, offset=o), st.sampled_from([1 / 255, -2.0]),
                                st.sampled_from([0.0, -1.0])),
         "BatchNormalization": st.builds(lambda m: L.BatchNormalization(momentum=m), st.sampled_from([0.0, 0.99])),
+        "Reshape": st.builds(L.Reshape, st.sampled_from([(-1,), (2, -1), (1, -1, 1), (3, 4)])),
     }
 
 
