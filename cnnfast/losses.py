@@ -37,8 +37,17 @@ import numpy as np
 
 from ._checks import one_of, real
 
-__all__ = ["Loss", "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss", "ProbabilityLoss", "CategoricalCrossentropy",
-           "SparseCategoricalCrossentropy", "BinaryCrossentropy", "get"]
+__all__ = [
+    "Loss",
+    "CrossEntropyLoss",
+    "MSELoss",
+    "BCEWithLogitsLoss",
+    "ProbabilityLoss",
+    "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "BinaryCrossentropy",
+    "get",
+]
 
 _REDUCTIONS = ("mean", "sum")
 #: Keras's fuzz factor: probabilities are clipped to [EPSILON, 1 - EPSILON] before the logarithm.
@@ -328,7 +337,8 @@ class ProbabilityLoss(Loss):
                 f"{self.name} takes probabilities (from_logits=False), but pred holds values in "
                 f"[{low:.4g}, {high:.4g}], which look like logits: end the model with "
                 f"{'Softmax()' if self.activation == 'softmax' else 'Sigmoid()'} (or "
-                f'activation="{self.activation}"), or compile with {type(self).__name__}(from_logits=True)')
+                f'activation="{self.activation}"), or compile with {type(self).__name__}(from_logits=True)'
+            )
 
     def get_config(self):
         """The constructor's keyword arguments, JSON-able."""
@@ -399,7 +409,8 @@ class CategoricalCrossentropy(_CategoricalBase):
             raise ValueError(
                 f"categorical_crossentropy needs one-hot targets of shape {pred.shape}, got integer labels of "
                 f"shape {target.shape}: use loss='sparse_categorical_crossentropy', or one-hot encode them with "
-                f"cnnfast.utils.to_categorical(y, {c})")
+                f"cnnfast.utils.to_categorical(y, {c})"
+            )
         rows = _real_target_like(pred, target)
         if self.label_smoothing:
             rows = rows * (1.0 - self.label_smoothing) + self.label_smoothing / c
@@ -408,8 +419,7 @@ class CategoricalCrossentropy(_CategoricalBase):
 
     def get_config(self):
         """The constructor's keyword arguments, JSON-able."""
-        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
-                "reduction": self.reduction}
+        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing, "reduction": self.reduction}
 
 
 class SparseCategoricalCrossentropy(_CategoricalBase):
@@ -438,11 +448,13 @@ class SparseCategoricalCrossentropy(_CategoricalBase):
         if target.shape == pred.shape and c > 1:
             raise ValueError(
                 f"sparse_categorical_crossentropy needs integer labels of shape ({n},), got rows of shape "
-                f"{target.shape}: use loss='categorical_crossentropy' for one-hot targets")
+                f"{target.shape}: use loss='categorical_crossentropy' for one-hot targets"
+            )
         if target.dtype.kind == "f":
             if not np.all(np.isfinite(target)) or np.any(target != np.round(target)):
-                raise ValueError("sparse_categorical_crossentropy needs whole-number labels, got fractional or "
-                                 "non-finite floats")
+                raise ValueError(
+                    "sparse_categorical_crossentropy needs whole-number labels, got fractional or non-finite floats"
+                )
             target = target.astype(np.int64)
         labels = CrossEntropyLoss._checked_labels(target, n, c)
         rows = np.zeros(pred.shape, dtype=pred.dtype)
@@ -494,8 +506,7 @@ class BinaryCrossentropy(ProbabilityLoss):
 
     def get_config(self):
         """The constructor's keyword arguments, JSON-able."""
-        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
-                "reduction": self.reduction}
+        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing, "reduction": self.reduction}
 
 
 _BY_NAME = {

@@ -42,10 +42,11 @@ def test_the_default_run_gives_the_quoted_accuracy_and_saves_a_model_for_raw_dig
     assert accuracy == pytest.approx(quoted, abs=0.3)
     model = cnnfast.load_model(saved)
     (_, _), (x_test, y_test) = cnnfast.datasets.load_mnist_subset()
-    logits = model.predict(x_test.astype(np.float32) / 255)   # raw (N, 28, 28) digits, as the issue asks
+    logits = model.predict(x_test.astype(np.float32) / 255)  # raw (N, 28, 28) digits, as the issue asks
     assert np.mean(logits.argmax(axis=1) == y_test) * 100 == pytest.approx(accuracy, abs=0.01)
     assert model.evaluate(x_test.astype(np.float32) / 255, y_test.astype(np.int64))[1] * 100 == pytest.approx(
-        accuracy, abs=0.01)   # load_model restored the compiled loss and metrics
+        accuracy, abs=0.01
+    )  # load_model restored the compiled loss and metrics
     # images/s is every image trained over the whole time (not the median of the epochs).
     trained, seconds = TRAINED.search(captured.out).groups()
     assert int(trained) == 12 * 10000
@@ -71,8 +72,9 @@ def test_the_saved_model_prepares_digits_as_prepare_images():
     x = x[:16]
     inside, outside = cnnfast.models.lenet5(mnist_input=True), cnnfast.models.lenet5()
     outside.set_weights(inside.get_weights())
-    np.testing.assert_allclose(inside.predict(x.astype(np.float32) / 255), outside.predict(prepare_images(x)),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        inside.predict(x.astype(np.float32) / 255), outside.predict(prepare_images(x)), rtol=1e-5, atol=1e-5
+    )
 
 
 # ------------------------------------------------------- the command line, on a small slice of the data
@@ -104,7 +106,7 @@ def test_images_per_second_is_all_images_over_all_the_time(small_data, capsys):
     trained, seconds = TRAINED.search(captured.out).groups()
     assert int(trained) == 2 * 640
     rate = int(LAST_LINE.match(captured.out.strip().splitlines()[-1]).group(3))
-    seconds = float(seconds)   # printed to 0.1 s: the rate lies between the rounding's two ends
+    seconds = float(seconds)  # printed to 0.1 s: the rate lies between the rounding's two ends
     assert int(trained) / (seconds + 0.05) - 1 <= rate <= int(trained) / max(seconds - 0.05, 1e-3) + 1
 
 
@@ -112,20 +114,20 @@ def test_ctrl_c_says_so_saves_a_marked_partial_model_and_exits_130(small_data, t
     interrupt_at(monkeypatch, batch=2)
     saved = tmp_path / "m.npz"
     _, images, captured = run_train(["--epochs", "3", "--save", str(saved)], capsys, status=130)
-    assert "interrupted (Ctrl-C)" in captured.err   # on stderr, with --quiet
-    assert not saved.exists()                       # never a partial model under the finished name
+    assert "interrupted (Ctrl-C)" in captured.err  # on stderr, with --quiet
+    assert not saved.exists()  # never a partial model under the finished name
     partial = tmp_path / "m.partial.npz"
     assert str(partial) in captured.err
-    model = cnnfast.load_model(partial)             # the model of the last completed batch, usable
+    model = cnnfast.load_model(partial)  # the model of the last completed batch, usable
     assert model.predict(small_data["test"][0][:4]).shape == (4, 10)
-    assert images == 200                            # and it was evaluated
+    assert images == 200  # and it was evaluated
 
 
 def test_a_second_ctrl_c_during_evaluation_loses_nothing(small_data, tmp_path, capsys, monkeypatch):
     interrupt_at(monkeypatch, batch=1)
 
     def evaluate(*args, **kwargs):
-        raise KeyboardInterrupt   # the second Ctrl-C, while the test set is evaluated
+        raise KeyboardInterrupt  # the second Ctrl-C, while the test set is evaluated
 
     monkeypatch.setattr(cnnfast.Sequential, "evaluate", evaluate)
     assert main(["train", "--quiet", "--epochs", "2", "--save", str(tmp_path / "m.npz")]) == 130
@@ -134,7 +136,7 @@ def test_a_second_ctrl_c_during_evaluation_loses_nothing(small_data, tmp_path, c
 
 
 def test_a_nan_loss_stops_training_with_an_error_and_saves_nothing(small_data, tmp_path, capsys):
-    small_data["train"][0][:] = np.nan    # every batch (shuffled) holds NaN pixels
+    small_data["train"][0][:] = np.nan  # every batch (shuffled) holds NaN pixels
     with pytest.warns(RuntimeWarning, match="not finite|nan|NaN"):
         status = main(["train", "--quiet", "--epochs", "5", "--save", str(tmp_path / "m.npz")])
     assert status == 1
@@ -143,14 +145,17 @@ def test_a_nan_loss_stops_training_with_an_error_and_saves_nothing(small_data, t
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("option, value, message", [
-    ("--lr", "-1", "--lr: must be a finite number > 0, got '-1'"),
-    ("--lr", "nan", "--lr: must be a finite number > 0, got 'nan'"),
-    ("--threads", "0", "--threads: must be an integer >= 1, got '0'"),
-    ("--epochs", "0", "--epochs: must be an integer >= 1, got '0'"),
-    ("--batch-size", "x", "--batch-size: must be an integer >= 1, got 'x'"),
-    ("--save", "m.h5", "cnnfast writes one format"),
-])
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--lr", "-1", "--lr: must be a finite number > 0, got '-1'"),
+        ("--lr", "nan", "--lr: must be a finite number > 0, got 'nan'"),
+        ("--threads", "0", "--threads: must be an integer >= 1, got '0'"),
+        ("--epochs", "0", "--epochs: must be an integer >= 1, got '0'"),
+        ("--batch-size", "x", "--batch-size: must be an integer >= 1, got 'x'"),
+        ("--save", "m.h5", "cnnfast writes one format"),
+    ],
+)
 def test_bad_options_are_clean_messages(option, value, message, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["train", option, value])
