@@ -26,6 +26,27 @@ cdef extern from "threads.h" nogil:
     const char *cnnfast_compiler()
 
 
+cdef extern from "isa.h" nogil:
+    int cnnfast_isa_available(int isa)
+    int cnnfast_isa_best()
+    int cnnfast_get_isa()
+    int cnnfast_set_isa(int isa)
+    const char *cnnfast_isa_name(int isa)
+    enum: CNNFAST_ISA_COUNT
+
+
+cdef extern from "ukernel.h" nogil:
+    ctypedef double (*cnnfast_peak_fn)(Py_ssize_t iterations, double *checksum)
+    ctypedef struct cnnfast_ukernel_table_f32:
+        int mr, nr, dot_mr, dot_nr, lanes
+        cnnfast_peak_fn fma_peak
+    ctypedef struct cnnfast_ukernel_table_f64:
+        int mr, nr, dot_mr, dot_nr, lanes
+        cnnfast_peak_fn fma_peak
+    const cnnfast_ukernel_table_f32 *cnnfast_ukernels_f32(int isa)
+    const cnnfast_ukernel_table_f64 *cnnfast_ukernels_f64(int isa)
+
+
 cdef extern from "blas.h" nogil:
     ctypedef void (*cnnfast_sgemm_fn)(int, int, int, int, int, int, float, const float *, int,
                                       const float *, int, float, float *, int)
@@ -61,6 +82,11 @@ cdef extern from "conv2d.h" nogil:
                             const double *weight, double *grad_x, double *grad_weight)
     void conv2d_bias_grad_f32(const conv2d_geometry *g, const float *grad_y, float *grad_bias)
     void conv2d_bias_grad_f64(const conv2d_geometry *g, const double *grad_y, double *grad_bias)
+    enum: CONV2D_PATH_AUTO, CONV2D_PATH_ENGINE, CONV2D_PATH_BLAS
+    enum: CONV2D_PASS_FORWARD, CONV2D_PASS_INPUT_GRAD, CONV2D_PASS_WEIGHT_GRAD
+    int conv2d_path_for(const conv2d_geometry *g, int conv_pass)
+    void conv2d_set_path(int path)
+    int conv2d_get_path()
 
 
 cdef extern from "pool2d.h" nogil:
@@ -131,6 +157,77 @@ def set_workspace_limit(size_t nbytes):
 
 def get_workspace_limit():
     return conv2d_get_workspace_limit()
+
+
+# ------------------------------------------------------- instruction sets
+
+ISA_NAMES = tuple(cnnfast_isa_name(i).decode() for i in range(CNNFAST_ISA_COUNT))
+
+
+def isa_available(name):
+    """Whether the micro-kernels for ISA ``name`` are compiled in and this CPU runs them."""
+    return bool(cnnfast_isa_available(ISA_NAMES.index(name)))
+
+
+def best_isa():
+    return ISA_NAMES[cnnfast_isa_best()]
+
+
+def get_isa():
+    return ISA_NAMES[cnnfast_get_isa()]
+
+
+def set_isa(name):
+    """Use the micro-kernels of ISA ``name`` (one of ISA_NAMES that is available)."""
+    if name not in ISA_NAMES or cnnfast_set_isa(ISA_NAMES.index(name)) != 0:
+        raise ValueError(f"ISA {name!r} is not available here; available: "
+                         f"{[n for n in ISA_NAMES if isa_available(n)]}")
+
+
+def ukernel_shape(name, dtype_char):
+    """(mr, nr, dot_mr, dot_nr, lanes) of ISA ``name`` for float32 ('f') or float64 ('d')."""
+    cdef int isa = ISA_NAMES.index(name)
+    if dtype_char == "f":
+        t32 = cnnfast_ukernels_f32(isa)
+        return None if t32 == NULL else (t32.mr, t32.nr, t32.dot_mr, t32.dot_nr, t32.lanes)
+    t64 = cnnfast_ukernels_f64(isa)
+    return None if t64 == NULL else (t64.mr, t64.nr, t64.dot_mr, t64.dot_nr, t64.lanes)
+
+
+def fma_peak_flops(name, dtype_char, Py_ssize_t iterations):
+    """Run ``iterations`` rounds of the ISA's register-resident FMA loop (GIL
+    released); returns the flops done.  The caller times it."""
+    cdef int isa = ISA_NAMES.index(name)
+    if not cnnfast_isa_available(isa):
+        raise ValueError(f"ISA {name!r} is not available here")
+    cdef cnnfast_peak_fn peak = cnnfast_ukernels_f32(isa).fma_peak if dtype_char == "f" \
+        else cnnfast_ukernels_f64(isa).fma_peak
+    cdef double checksum = 0, flops
+    with nogil:
+        flops = peak(iterations, &checksum)
+    return flops
+
+
+CONV_PATHS = {"auto": CONV2D_PATH_AUTO, "engine": CONV2D_PATH_ENGINE, "blas": CONV2D_PATH_BLAS}
+CONV_PASSES = {"forward": CONV2D_PASS_FORWARD, "input_grad": CONV2D_PASS_INPUT_GRAD,
+               "weight_grad": CONV2D_PASS_WEIGHT_GRAD}
+
+
+def set_conv_path(name):
+    """Force every convolution onto one implementation ("engine" or "blas"), or
+    back to the per-shape rule ("auto").  For tests and benchmarks."""
+    conv2d_set_path(CONV_PATHS[name])
+
+
+def get_conv_path():
+    return {v: k for k, v in CONV_PATHS.items()}[conv2d_get_path()]
+
+
+def conv_path_for(g, pass_name):
+    """"engine" or "blas": the implementation the pass ``pass_name`` of
+    ConvGeometry ``g`` takes now (depthwise layers have their own kernels)."""
+    cdef conv2d_geometry c = _conv_geometry(g)
+    return {v: k for k, v in CONV_PATHS.items()}[conv2d_path_for(&c, CONV_PASSES[pass_name])]
 
 
 def register_blas(uintptr_t sgemm, uintptr_t dgemm):

@@ -1,0 +1,102 @@
+/* The micro-kernels: all the architecture-specific code of the convolution engine.
+ *
+ * As in BLIS, each instruction set supplies a few small register-blocked
+ * kernels over operands that the engine (convgemm.c) has packed for them; the
+ * engine's loops, packing and threading are written once, in portable C.
+ *
+ * gemm: the outer-product kernel (forward and input gradient).  A tile of
+ *   `mr` rows (output channels) by `nr` columns (output pixels) of
+ *       c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + sum_k a[k * mr + i] * b[k * nr + j]
+ *   for i < rows (rows <= mr; the packed a holds zeros past them) and j < nr.
+ *   a is a packed panel of weights (kc x mr, broadcast one at a time); b the
+ *   patches, read as vectors along the pixels: a packed panel (kc x nr,
+ *   b_rows NULL), or straight from the staged source, row k at b + b_rows[k]
+ *   and its vector j (of `lanes` pixels) at b_vecs[j] from there -- no
+ *   packing at all when every vector of a panel lies in one grid row.
+ *   Each c element is a sum in k order, so the result does not depend on how
+ *   the engine blocks k.
+ *
+ * dot: the inner-product kernel (weight gradient).  A tile of dot_mr x dot_nr
+ *       c[i * ldc + j] += sum_p a[i * lda + p] * b[j * ldb + p]      (p < kp)
+ *   where kp is a multiple of `lanes` (the engine pads with zeros).  Each lane
+ *   sums the pixels p = lane (mod lanes); the lanes are then added in a fixed
+ *   order, so the result depends on kp and the data only.
+ *
+ * pack: packed rows of patches, copied from a staged (zero-padded, phase-split)
+ *   copy of the source, so a patch row is a plain offset from the pixel's
+ *   position:  for r < rows and each piece k,
+ *       dst[r * ld + pieces[k].dst_offset + i] = stage[row_offset[r] + pieces[k].src_offset + i],  i < pieces[k].len.
+ *   Per ISA because the pieces are short (one grid row: 8 to 32 pixels in
+ *   ResNets, 10 in LeNet): whole vectors plus one masked move.
+ *
+ * fma_peak: `iterations` rounds of 12 independent register-resident fused
+ *   multiply-adds, the core's arithmetic peak for this instruction set; returns
+ *   the flops done and stores a sum of the results in *checksum (so that the
+ *   loop cannot be optimised away). */
+#ifndef CNNFAST_UKERNEL_H
+#define CNNFAST_UKERNEL_H
+
+#include <stddef.h>
+
+/* A run of pixels for the packer: `len` elements contiguous in the staged
+ * source from src_offset (plus the patch row's offset), going to dst_offset
+ * of the packed row. */
+typedef struct {
+    ptrdiff_t src_offset, len, dst_offset;
+} cnnfast_piece;
+
+typedef void (*cnnfast_gemm_f32_fn)(ptrdiff_t kc, const float *a, const float *b, const ptrdiff_t *b_rows,
+                                    const ptrdiff_t *b_vecs, float *c, ptrdiff_t ldc, int rows, int accumulate);
+typedef void (*cnnfast_dot_f32_fn)(ptrdiff_t kp, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                                   float *c, ptrdiff_t ldc);
+typedef void (*cnnfast_gemm_f64_fn)(ptrdiff_t kc, const double *a, const double *b, const ptrdiff_t *b_rows,
+                                    const ptrdiff_t *b_vecs, double *c, ptrdiff_t ldc, int rows, int accumulate);
+typedef void (*cnnfast_dot_f64_fn)(ptrdiff_t kp, const double *a, ptrdiff_t lda, const double *b, ptrdiff_t ldb,
+                                   double *c, ptrdiff_t ldc);
+typedef void (*cnnfast_pack_f32_fn)(const float *stage, const ptrdiff_t *row_offset, ptrdiff_t rows,
+                                    const cnnfast_piece *pieces, ptrdiff_t count, ptrdiff_t ld, float *dst);
+typedef void (*cnnfast_pack_f64_fn)(const double *stage, const ptrdiff_t *row_offset, ptrdiff_t rows,
+                                    const cnnfast_piece *pieces, ptrdiff_t count, ptrdiff_t ld, double *dst);
+typedef double (*cnnfast_peak_fn)(ptrdiff_t iterations, double *checksum);
+
+typedef struct {
+    int mr, nr;             /* gemm tile */
+    int dot_mr, dot_nr;     /* dot tile */
+    int lanes;              /* elements per vector register */
+    cnnfast_gemm_f32_fn gemm;
+    cnnfast_dot_f32_fn dot;
+    cnnfast_pack_f32_fn pack;
+    cnnfast_peak_fn fma_peak;
+} cnnfast_ukernel_table_f32;
+
+typedef struct {
+    int mr, nr, dot_mr, dot_nr, lanes;
+    cnnfast_gemm_f64_fn gemm;
+    cnnfast_dot_f64_fn dot;
+    cnnfast_pack_f64_fn pack;
+    cnnfast_peak_fn fma_peak;
+} cnnfast_ukernel_table_f64;
+
+/* The kernels of one ISA (an enum of isa.h), or NULL when this build has none
+ * for it (the CPU may still lack them: see cnnfast_isa_available). */
+const cnnfast_ukernel_table_f32 *cnnfast_ukernels_f32(int isa);
+const cnnfast_ukernel_table_f64 *cnnfast_ukernels_f64(int isa);
+
+/* One getter pair per ISA file; each returns NULL when compiled for another
+ * architecture. */
+const cnnfast_ukernel_table_f32 *cnnfast_ukernels_generic_f32(void);
+const cnnfast_ukernel_table_f64 *cnnfast_ukernels_generic_f64(void);
+const cnnfast_ukernel_table_f32 *cnnfast_ukernels_avx2_f32(void);
+const cnnfast_ukernel_table_f64 *cnnfast_ukernels_avx2_f64(void);
+const cnnfast_ukernel_table_f32 *cnnfast_ukernels_avx512_f32(void);
+const cnnfast_ukernel_table_f64 *cnnfast_ukernels_avx512_f64(void);
+const cnnfast_ukernel_table_f32 *cnnfast_ukernels_neon_f32(void);
+const cnnfast_ukernel_table_f64 *cnnfast_ukernels_neon_f64(void);
+
+#if defined(_MSC_VER) && !defined(__clang__)
+#define CNNFAST_ALWAYS_INLINE static __forceinline
+#else
+#define CNNFAST_ALWAYS_INLINE static inline __attribute__((always_inline))
+#endif
+
+#endif
