@@ -10,6 +10,7 @@ Also: ``losses``, ``optim`` (optimizers, schedules, clipping), ``callbacks``,
 ``models`` (lenet5, small_vgg, resnet8/20), ``datasets`` (MNIST loaders, the
 bundled subset, augmentation), ``gradcheck``.
 Threads: ``set_num_threads``/``get_num_threads`` (from ``OMP_NUM_THREADS``).
+Micro-kernels: ``get_isa``/``set_isa`` (from ``CNNFAST_ISA``; the CPU's best by default).
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version
@@ -26,6 +27,7 @@ from ._runtime import (  # noqa: E402  (loads BLAS before any kernel can run)
     set_workspace_limit,
     show_config,
 )
+from ._isa import get_isa, set_isa  # noqa: E402
 from . import functional, reference  # noqa: E402
 from . import callbacks, datasets, layers, losses, models, optim  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
@@ -49,4 +51,6 @@ __all__ = [
     "get_workspace_limit",
     "set_workspace_limit",
     "show_config",
+    "get_isa",
+    "set_isa",
 ]

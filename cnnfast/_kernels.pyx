@@ -85,8 +85,13 @@ cdef extern from "conv2d.h" nogil:
     enum: CONV2D_PATH_AUTO, CONV2D_PATH_ENGINE, CONV2D_PATH_BLAS
     enum: CONV2D_PASS_FORWARD, CONV2D_PASS_INPUT_GRAD, CONV2D_PASS_WEIGHT_GRAD
     int conv2d_path_for(const conv2d_geometry *g, int conv_pass)
+    const char *conv2d_path_rule()
     void conv2d_set_path(int path)
     int conv2d_get_path()
+
+
+cdef extern from "depthwise.h" nogil:
+    int depthwise_conv2d_applies(const conv2d_geometry *g)
 
 
 cdef extern from "pool2d.h" nogil:
@@ -224,10 +229,16 @@ def get_conv_path():
 
 
 def conv_path_for(g, pass_name):
-    """"engine" or "blas": the implementation the pass ``pass_name`` of
-    ConvGeometry ``g`` takes now (depthwise layers have their own kernels)."""
+    """"engine", "blas" or "depthwise": the implementation the pass
+    ``pass_name`` of ConvGeometry ``g`` takes now (for finite weights)."""
     cdef conv2d_geometry c = _conv_geometry(g)
+    if depthwise_conv2d_applies(&c):
+        return "depthwise"
     return {v: k for k, v in CONV_PATHS.items()}[conv2d_path_for(&c, CONV_PASSES[pass_name])]
+
+
+def conv_path_rule():
+    return conv2d_path_rule().decode()
 
 
 def register_blas(uintptr_t sgemm, uintptr_t dgemm):

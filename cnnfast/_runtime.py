@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from . import _kernels
+from . import _isa, _kernels
 from ._checks import positive_int
 
 __all__ = ["set_num_threads", "get_num_threads", "set_workspace_limit", "get_workspace_limit",
@@ -132,6 +132,7 @@ def config():
                 f"{_openblas.scipy_openblas_get_num_threads()} thread (kernels parallelise with OpenMP)",
         "python": sys.version.split()[0],
         "platform": f"{platform.system()} {platform.machine()}",
+        **_isa.config(),
     }
 
 

@@ -5,6 +5,7 @@
 #include "conv2d.h"
 #include "convgemm.h"
 #include "depthwise.h"
+#include "fpenv.h"
 #include "threads.h"
 
 /* At most this many weight-gradient partial sums per call: enough slots to
@@ -244,6 +245,12 @@ static int conv2d_path_override = CONV2D_PATH_AUTO;
 
 void conv2d_set_path(int path) { conv2d_path_override = path; }
 int conv2d_get_path(void) { return conv2d_path_override; }
+
+const char *conv2d_path_rule(void)
+{
+    return "the engine for every convolution but the dense case (a kernel as large as its unpadded "
+           "input: im2col + OpenBLAS, which reads it in place) and depthwise layers (direct kernels)";
+}
 
 int conv2d_path_for(const conv2d_geometry *g, int pass)
 {

@@ -48,6 +48,7 @@ int conv2d_backward_f64(const conv2d_geometry *g, const double *grad_y, const do
 enum { CONV2D_PATH_AUTO = 0, CONV2D_PATH_ENGINE = 1, CONV2D_PATH_BLAS = 2 };
 enum { CONV2D_PASS_FORWARD = 0, CONV2D_PASS_INPUT_GRAD = 1, CONV2D_PASS_WEIGHT_GRAD = 2 };
 int conv2d_path_for(const conv2d_geometry *g, int pass);
+const char *conv2d_path_rule(void); /* the rule, in words (for show_config) */
 void conv2d_set_path(int path);
 int conv2d_get_path(void);
 

@@ -10,7 +10,9 @@
   different functions and shapes at once give the sequential answers.
 
 (tests/test_runtime.py already checks 1/2/3 threads for conv and pooling;
-this file extends that to 4 threads and to every function.)
+this file extends that to 4 threads and to every function, and to every
+convolution implementation: the engine on each ISA's micro-kernels and
+im2col + OpenBLAS.)
 """
 
 import threading
@@ -19,6 +21,7 @@ import numpy as np
 import pytest
 
 import cnnfast
+from cnnfast import _isa, _kernels
 from cnnfast import functional as F
 
 
@@ -37,12 +40,19 @@ def workload(seed, dtype):
         (r(rng, 8, 1, 3, 3, dtype=dtype), dict(padding=1, groups=8, stride=2)),  # depthwise
         (r(rng, 12, 4, 3, 2, dtype=dtype), dict(padding=(1, 0), groups=2, dilation=2)),
     ]
+    # Deep enough for the engine to cut the patch rows into several blocks (and
+    # the weight gradient's pixels into several chunks), strided for its phases.
+    wide = r(rng, 8, 40, 30, 44, dtype=dtype)
+    conv += [(r(rng, 20, 40, 3, 3, dtype=dtype), dict(padding=1, x=wide)),
+             (r(rng, 24, 40, 3, 3, dtype=dtype), dict(padding=1, stride=2, x=wide))]
     out = []
     for i, (w, args) in enumerate(conv):
-        y = F.conv2d(x, w, **args)
+        args = dict(args)
+        xi = args.pop("x", x)
+        y = F.conv2d(xi, w, **args)
         gy = r(rng, *y.shape, dtype=dtype)
-        out.append((f"conv2d[{i}]", lambda x=x, w=w, args=args: F.conv2d(x, w, **args)))
-        out.append((f"conv2d_backward[{i}]", lambda gy=gy, x=x, w=w, args=args: F.conv2d_backward(gy, x, w, **args)))
+        out.append((f"conv2d[{i}]", lambda x=xi, w=w, args=args: F.conv2d(x, w, **args)))
+        out.append((f"conv2d_backward[{i}]", lambda gy=gy, x=xi, w=w, args=args: F.conv2d_backward(gy, x, w, **args)))
     tw = r(rng, 8, 3, 3, 3, dtype=dtype)
     ty = F.conv_transpose2d(x, tw, stride=2, padding=1, output_padding=1)
     tgy = r(rng, *ty.shape, dtype=dtype)
@@ -81,8 +91,24 @@ def test_the_workload_covers_every_public_function():
     assert names == set(F.__all__)
 
 
+CONV_VARIANTS = [("engine", isa) for isa in _isa.available_isas()] + [("blas", None)]
+
+
+@pytest.fixture(params=CONV_VARIANTS, ids=lambda v: f"{v[0]}-{v[1]}" if v[1] else v[0])
+def conv_variant(request):
+    """Convolutions forced onto one implementation for the test."""
+    path, isa = request.param
+    saved_path, saved_isa = _kernels.get_conv_path(), cnnfast.get_isa()
+    _kernels.set_conv_path(path)
+    if isa is not None:
+        cnnfast.set_isa(isa)
+    yield request.param
+    _kernels.set_conv_path(saved_path)
+    cnnfast.set_isa(saved_isa)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bit_identical_at_1_2_and_4_threads_and_run_to_run(threads, dtype):
+def test_bit_identical_at_1_2_and_4_threads_and_run_to_run(threads, dtype, conv_variant):
     work = workload(0, dtype)
     results = {}
     for count in (1, 2, 4, 4):  # 4 twice: run to run at a fixed count

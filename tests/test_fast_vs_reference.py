@@ -7,16 +7,23 @@ padded input, and a tiny convolution workspace that forces one output row per
 tile.  Every configuration is checked in float32 (rtol 1e-4) and float64
 (rtol 1e-10), relative to the largest magnitude of the reference result.
 
+Convolutions are checked on every implementation this machine can run
+(``conv_variants``): the engine on each ISA's micro-kernels (cnnfast.set_isa),
+im2col + OpenBLAS, and the per-shape choice between them, each forced for
+every shape.
+
 The linear family also runs each configuration at 1, 2 and 3 threads and
 requires bitwise-equal results: its blocks depend on the shapes only.
 """
 
 import os
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
 
 import cnnfast
+from cnnfast import _isa, _kernels
 from cnnfast import functional as F
 
 # .ci/sanitize runs a fast subset under AddressSanitizer (CNNFAST_TEST_CONFIGS=40).
@@ -80,17 +87,40 @@ def random_arrays(seed, dtype, *shapes):
     return [rng.standard_normal(shape).astype(dtype) for shape in shapes]
 
 
+def conv_variants():
+    """Every way a convolution can run here, as (path, isa): the engine on each
+    ISA this CPU has, im2col + OpenBLAS, and the per-shape rule ("auto")."""
+    return ([("engine", isa) for isa in _isa.available_isas()] + [("blas", _isa.get_isa()),
+                                                                   ("auto", _isa.get_isa())])
+
+
+@contextmanager
+def conv_kernels(path, isa):
+    """Run convolutions on one implementation inside the block, then restore."""
+    saved_path, saved_isa = _kernels.get_conv_path(), cnnfast.get_isa()
+    try:
+        _kernels.set_conv_path(path)
+        cnnfast.set_isa(isa)
+        yield
+    finally:
+        _kernels.set_conv_path(saved_path)
+        cnnfast.set_isa(saved_isa)
+
+
 def check_conv_family(forward, backward, c, bias_size, args):
-    """forward and backward of one convolution function, fast vs reference, both dtypes."""
+    """forward and backward of one convolution function, fast (every variant)
+    vs reference, both dtypes."""
     for dtype in (np.float32, np.float64):
         x, weight, bias = random_arrays(c["seed"], dtype, c["shape"], c["weight_shape"], bias_size)
-        y = forward(x, weight, bias, **args)
-        assert_close(y, forward(x, weight, bias, backend="reference", **args), dtype, "y")
-        grad_y = random_arrays(c["seed"] + 1, dtype, y.shape)[0]
-        fast = backward(grad_y, x, weight, **args)
+        y_reference = forward(x, weight, bias, backend="reference", **args)
+        grad_y = random_arrays(c["seed"] + 1, dtype, y_reference.shape)[0]
         reference = backward(grad_y, x, weight, backend="reference", **args)
-        for name, got, want in zip(("grad_x", "grad_weight", "grad_bias"), fast, reference):
-            assert_close(got, want, dtype, name)
+        for path, isa in conv_variants():
+            with conv_kernels(path, isa):
+                assert_close(forward(x, weight, bias, **args), y_reference, dtype, f"y ({path}, {isa})")
+                fast = backward(grad_y, x, weight, **args)
+            for name, got, want in zip(("grad_x", "grad_weight", "grad_bias"), fast, reference):
+                assert_close(got, want, dtype, f"{name} ({path}, {isa})")
 
 
 @pytest.mark.parametrize("index", range(CONFIGS_PER_FAMILY), ids=conv_id)
