@@ -31,8 +31,8 @@
  *
  * fma_peak: `iterations` rounds of 12 independent register-resident fused
  *   multiply-adds, the core's arithmetic peak for this instruction set; returns
- *   the flops done and stores a sum of the results in *checksum (so that the
- *   loop cannot be optimised away). */
+ *   the flops done.  *checksum seeds the chains and receives a sum of the
+ *   results (so that the compiler can neither merge the chains nor drop them). */
 #ifndef CNNFAST_UKERNEL_H
 #define CNNFAST_UKERNEL_H
 
