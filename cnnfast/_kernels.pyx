@@ -38,10 +38,10 @@ cdef extern from "isa.h" nogil:
 cdef extern from "ukernel.h" nogil:
     ctypedef double (*cnnfast_peak_fn)(Py_ssize_t iterations, double *checksum)
     ctypedef struct cnnfast_ukernel_table_f32:
-        int mr, nr, dot_mr, dot_nr, lanes
+        int mr, nr, wg_rows, wg_cols, lanes
         cnnfast_peak_fn fma_peak
     ctypedef struct cnnfast_ukernel_table_f64:
-        int mr, nr, dot_mr, dot_nr, lanes
+        int mr, nr, wg_rows, wg_cols, lanes
         cnnfast_peak_fn fma_peak
     const cnnfast_ukernel_table_f32 *cnnfast_ukernels_f32(int isa)
     const cnnfast_ukernel_table_f64 *cnnfast_ukernels_f64(int isa)
@@ -190,13 +190,13 @@ def set_isa(name):
 
 
 def ukernel_shape(name, dtype_char):
-    """(mr, nr, dot_mr, dot_nr, lanes) of ISA ``name`` for float32 ('f') or float64 ('d')."""
+    """(mr, nr, wg_rows, wg_cols, lanes) of ISA ``name`` for float32 ('f') or float64 ('d')."""
     cdef int isa = ISA_NAMES.index(name)
     if dtype_char == "f":
         t32 = cnnfast_ukernels_f32(isa)
-        return None if t32 == NULL else (t32.mr, t32.nr, t32.dot_mr, t32.dot_nr, t32.lanes)
+        return None if t32 == NULL else (t32.mr, t32.nr, t32.wg_rows, t32.wg_cols, t32.lanes)
     t64 = cnnfast_ukernels_f64(isa)
-    return None if t64 == NULL else (t64.mr, t64.nr, t64.dot_mr, t64.dot_nr, t64.lanes)
+    return None if t64 == NULL else (t64.mr, t64.nr, t64.wg_rows, t64.wg_cols, t64.lanes)
 
 
 def fma_peak_flops(name, dtype_char, Py_ssize_t iterations):

@@ -24,13 +24,16 @@
 #define CONVGEMM_L1_PANEL (24 * 1024)
 
 /* Bytes of staged source per work item (it stays in L2 while the item's
- * panels are packed from it), and pixels per item at most. */
+ * panels are packed from it), and pixels per item at most.  The weight
+ * gradient sums each chunk of pixels of an item into its result (see
+ * CONVGEMM_L1_DOT): larger items there, for fewer, longer chunks. */
 #define CONVGEMM_STAGE_BYTES (384 * 1024)
+#define CONVGEMM_WEIGHT_GRAD_STAGE_BYTES (768 * 1024)
 #define CONVGEMM_ITEM_PIXELS 4096
 
-/* Bytes of a weight-gradient patch panel (dot_nr rows x kp pixels), in L1
- * while the gradient's row blocks stream past it. */
-#define CONVGEMM_L1_DOT (24 * 1024)
+/* Bytes of the weight gradient's panel of transposed gradient (pixels x output
+ * channels), reused from L1 by every block of patch rows. */
+#define CONVGEMM_L1_DOT (32 * 1024)
 
 static ptrdiff_t cg_min(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
 static ptrdiff_t cg_max(ptrdiff_t a, ptrdiff_t b) { return a > b ? a : b; }
@@ -88,11 +91,11 @@ static void cg_free_layout(cg_layout *l)
 }
 
 /* Items: whole images when planes are small, else blocks of grid rows;
- * staged source within CONVGEMM_STAGE_BYTES (one grid row at least), at most
- * CONVGEMM_ITEM_PIXELS pixels, and at least CONVGEMM_PLAN_THREADS items when
- * the problem allows.  Depends on the shapes only.  Returns 0, or 1 when out
- * of memory. */
-static int cg_make_layout(const convgemm_problem *p, size_t element_size, cg_layout *l)
+ * staged source within `stage_bytes` (one grid row at least), at most
+ * CONVGEMM_ITEM_PIXELS pixels, and at least `min_items` items when the problem
+ * allows.  Depends on the shapes only.  Returns 0, or 1 when out of memory. */
+static int cg_make_layout(const convgemm_problem *p, size_t element_size, size_t stage_bytes, ptrdiff_t min_items,
+                          cg_layout *l)
 {
     const ptrdiff_t sh = p->step_height, sw = p->step_width, taps = p->taps;
     memset(l, 0, sizeof *l);
@@ -127,11 +130,16 @@ static int cg_make_layout(const convgemm_problem *p, size_t element_size, cg_lay
     l->pitch = p->grid_width + qx_max - l->qx_min;
 
     const ptrdiff_t gw = p->grid_width, gh = p->grid_height;
-    const size_t row_bytes = element_size * (size_t)(p->channels * l->phases * l->pitch);
+    /* Stride 1 and every tap inside the source (no padding: pointwise, or a
+     * "valid" convolution such as LeNet's): the source rows are the stage rows,
+     * read where they are, and the stage costs no memory. */
+    l->in_place = sh == 1 && sw == 1 && l->qx_min == 0 && l->pitch == p->src_width && l->qy_min >= 0 &&
+                  gh - 1 + qy_max < p->src_height;
+    const size_t row_bytes = l->in_place ? 1 : element_size * (size_t)(p->channels * l->phases * l->pitch);
     const size_t image_bytes = row_bytes * (size_t)(gh + l->halo);
-    const ptrdiff_t want = CONVGEMM_PLAN_THREADS;
-    if (l->gplane < CONVGEMM_ITEM_PIXELS / 4 && 2 * image_bytes <= CONVGEMM_STAGE_BYTES) {
-        ptrdiff_t images = cg_min((ptrdiff_t)(CONVGEMM_STAGE_BYTES / image_bytes),
+    const ptrdiff_t want = min_items;
+    if (l->gplane < CONVGEMM_ITEM_PIXELS / 4 && 2 * image_bytes <= stage_bytes) {
+        ptrdiff_t images = cg_min((ptrdiff_t)(stage_bytes / image_bytes),
                                   CONVGEMM_ITEM_PIXELS / cg_max(1, l->gplane));
         images = cg_min(images, cg_max(1, p->images * p->groups / want));
         l->item_images = cg_max(1, cg_min(images, p->images));
@@ -143,7 +151,7 @@ static int cg_make_layout(const convgemm_problem *p, size_t element_size, cg_lay
         l->row_blocks = 1;
         l->items = (p->images + l->item_images - 1) / l->item_images;
     } else {
-        ptrdiff_t rows = (ptrdiff_t)(CONVGEMM_STAGE_BYTES / row_bytes) - l->halo;
+        ptrdiff_t rows = (ptrdiff_t)(stage_bytes / row_bytes) - l->halo;
         rows = cg_min(rows, CONVGEMM_ITEM_PIXELS / cg_max(1, gw));
         /* Enough items for the threads: split images into row blocks. */
         const ptrdiff_t blocks_needed = (want + p->images * p->groups - 1) / (p->images * p->groups);
@@ -153,11 +161,6 @@ static int cg_make_layout(const convgemm_problem *p, size_t element_size, cg_lay
         l->items = p->images * l->row_blocks;
     }
     l->stage_rows = l->item_rows + l->halo;
-    /* Stride 1 and every tap inside the source (no padding: pointwise, or a
-     * "valid" convolution such as LeNet's): the source rows are the stage rows,
-     * read where they are. */
-    l->in_place = sh == 1 && sw == 1 && l->qx_min == 0 && l->pitch == p->src_width && l->qy_min >= 0 &&
-                  gh - 1 + qy_max < p->src_height;
     if (l->in_place) {
         l->stage_phase = l->stage_channel = p->src_height * p->src_width;
         l->stage_image = p->src_image_stride;
@@ -223,12 +226,6 @@ static const void *cg_stage_base(const convgemm_problem *p, const cg_layout *l, 
 {
     if (!l->in_place) return buffer;
     return (const char *)src + element_size * (size_t)(n0 * p->src_image_stride + (a0 + l->qy_min) * p->src_width);
-}
-
-/* Per-thread scratch budget in bytes. */
-static size_t cg_thread_budget(void)
-{
-    return conv2d_get_workspace_limit() / CONVGEMM_PLAN_THREADS;
 }
 
 #define REAL float

@@ -3,7 +3,8 @@
  * setup.py); run only when cnnfast_isa_available says the CPU can.
  *
  * 16 vector registers: the gemm tile is 6 channels x 2 vectors (BLIS's Haswell
- * shape), 12 accumulators, 2 loads and a broadcast per step; dot tile 3 x 4. */
+ * shape), 12 accumulators, 2 loads and a broadcast per step; weight-gradient
+ * tile 4 patch rows x 3 vectors. */
 #include "ukernel.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -19,8 +20,8 @@
 #define MR 6
 #define NV 2
 #define ROW_STEP 2
-#define DOT_MR 3
-#define DOT_NR 4
+#define WG_MR 4
+#define WG_NV 3
 
 /* The lanes of an 8-float vector summed pairwise in a fixed order. */
 static inline float sum_avx2_f32(__m256 v)

@@ -7,8 +7,8 @@
 #define MR 4
 #define NV 8
 #define ROW_STEP 4
-#define DOT_MR 4
-#define DOT_NR 4
+#define WG_MR 4
+#define WG_NV 4
 #define LANES 1
 #define VLOAD(p) (*(p))
 #define VSTORE(p, v) (*(p) = (v))

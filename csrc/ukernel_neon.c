@@ -1,6 +1,7 @@
 /* Advanced SIMD (NEON) micro-kernels for AArch64, where NEON is part of the
  * architecture: no flags, no run-time check.  32 vector registers of 4 floats
- * (2 doubles): gemm tile 8 channels x 3 vectors (24 accumulators), dot 4 x 6. */
+ * (2 doubles): gemm tile 8 channels x 3 vectors (24 accumulators), weight
+ * gradient 6 patch rows x 4 vectors. */
 #include "ukernel.h"
 
 #if defined(__aarch64__) || defined(_M_ARM64)
@@ -9,8 +10,8 @@
 #define MR 8
 #define NV 3
 #define ROW_STEP 4
-#define DOT_MR 4
-#define DOT_NR 6
+#define WG_MR 6
+#define WG_NV 4
 
 #define REAL float
 #define FN(name) name##_neon_f32
