@@ -246,21 +246,31 @@ static int conv2d_path_override = CONV2D_PATH_AUTO;
 void conv2d_set_path(int path) { conv2d_path_override = path; }
 int conv2d_get_path(void) { return conv2d_path_override; }
 
+/* Rows of a pass's product below which im2col + OpenBLAS is faster: the
+ * engine's tiles are 12 rows by 32 pixels (AVX-512), and a thinner product
+ * (LeNet's 6 output channels, the 1 or 3 input channels of a first layer's
+ * input gradient) wastes most of each tile.  Measured per pass on the nine
+ * benchmark convolutions: benchmarks/results/dispatch.md. */
+#define CONV2D_ENGINE_MIN_ROWS 16
+
 const char *conv2d_path_rule(void)
 {
-    return "the engine for every convolution but the dense case (a kernel as large as its unpadded "
-           "input: im2col + OpenBLAS, which reads it in place) and depthwise layers (direct kernels)";
+    return "the engine when the pass's product has at least 16 rows (output channels per group for the "
+           "forward pass and the weight gradient, input channels per group for the input gradient), else "
+           "im2col + OpenBLAS; OpenBLAS also for a kernel as large as its unpadded input (one output pixel); "
+           "depthwise layers: direct kernels";
 }
 
 int conv2d_path_for(const conv2d_geometry *g, int pass)
 {
     if (conv2d_path_override != CONV2D_PATH_AUTO) return conv2d_path_override;
-    (void)pass;
     /* The dense case (the kernel covers the whole input: one output pixel per
      * image) is a plain matrix product OpenBLAS reads in place; the engine
      * would gather one pixel per image into its panels. */
     if (conv2d_is_dense(g)) return CONV2D_PATH_BLAS;
-    return CONV2D_PATH_ENGINE;
+    const ptrdiff_t rows = pass == CONV2D_PASS_INPUT_GRAD ? g->in_channels / g->groups
+                                                          : g->out_channels / g->groups;
+    return rows >= CONV2D_ENGINE_MIN_ROWS ? CONV2D_PATH_ENGINE : CONV2D_PATH_BLAS;
 }
 
 /* Tap t = ki * kernel_width + kj of a forward problem reads source offset

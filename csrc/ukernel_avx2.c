@@ -17,6 +17,7 @@
 #pragma GCC target("avx2,fma")
 #endif
 
+#define VPREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
 #define MR 6
 #define NV 2
 #define ROW_STEP 2

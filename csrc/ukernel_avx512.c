@@ -64,6 +64,7 @@ CNNFAST_ALWAYS_INLINE __m512 even_avx512_f32(ptrdiff_t first, ptrdiff_t last, co
     return _mm512_permutex2var_ps(lo, even, hi);
 }
 
+#define VPREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
 #define MR 12
 #define NV 2
 #define ROW_STEP 4

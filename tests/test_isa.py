@@ -92,11 +92,15 @@ def geometry(channels, out_channels, size, kernel, padding, groups=1):
                            stride=(1, 1), padding=(padding, padding), dilation=(1, 1), groups=groups)
 
 
-def test_conv_paths_names_the_implementation_of_each_pass():
-    assert _isa.conv_paths(geometry(8, 4, 10, 3, 1)) == {"forward": "engine", "input_grad": "engine",
-                                                          "weight_grad": "engine"}
-    assert set(_isa.conv_paths(geometry(8, 4, 10, 10, 0)).values()) == {"blas"}  # the dense case
-    assert set(_isa.conv_paths(geometry(8, 8, 10, 3, 1, groups=8)).values()) == {"depthwise"}
+def test_conv_paths_follow_the_documented_rule():
+    engine = {"forward": "engine", "input_grad": "engine", "weight_grad": "engine"}
+    assert _isa.conv_paths(geometry(16, 32, 10, 3, 1)) == engine
+    # Thin products (fewer than 16 rows) run on im2col + OpenBLAS: a first
+    # layer's input gradient (3 input channels), LeNet's 6 output channels.
+    assert _isa.conv_paths(geometry(3, 32, 10, 3, 1)) == dict(engine, input_grad="blas")
+    assert _isa.conv_paths(geometry(16, 6, 10, 3, 1)) == dict(engine, forward="blas", weight_grad="blas")
+    assert set(_isa.conv_paths(geometry(32, 32, 10, 10, 0)).values()) == {"blas"}  # the dense case
+    assert set(_isa.conv_paths(geometry(16, 16, 10, 3, 1, groups=16)).values()) == {"depthwise"}
 
 
 def _build_and_run(compiler, extra, runner, tmp_path):

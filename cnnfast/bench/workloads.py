@@ -91,10 +91,12 @@ class ConvWorkload:
         x, y = self.input_shape, self.output_shape
         if self.transposed:
             x, y = y, x
+        kernel = (self.kernel,) * 2
         return SimpleNamespace(batch=self.batch, in_channels=x[1], in_height=x[2], in_width=x[3],
-                               out_channels=y[1], out_height=y[2], out_width=y[3], kernel=(self.kernel,) * 2,
+                               out_channels=y[1], out_height=y[2], out_width=y[3], kernel=kernel,
                                stride=(self.stride,) * 2, padding=(self.padding,) * 2, dilation=(1, 1),
-                               groups=self.groups)
+                               groups=self.groups, input_shape=x, output_shape=y,
+                               weight_shape=(y[1], x[1] // self.groups) + kernel)
 
     def gemm_shape(self):
         """(m, n, k) of the one GEMM per group that im2col makes of the forward
