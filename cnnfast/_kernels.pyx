@@ -127,6 +127,32 @@ cdef extern from "linear.h" nogil:
                              double *grad_x, double *grad_weight, double *grad_bias)
 
 
+cdef extern from "batchnorm.h" nogil:
+    void batchnorm_train_forward_f32(Py_ssize_t n, Py_ssize_t channels, Py_ssize_t spatial, const float *x,
+                                     const float *weight, const float *bias, double eps, float *y, float *mean,
+                                     float *var, float *inv_std)
+    void batchnorm_train_forward_f64(Py_ssize_t n, Py_ssize_t channels, Py_ssize_t spatial, const double *x,
+                                     const double *weight, const double *bias, double eps, double *y, double *mean,
+                                     double *var, double *inv_std)
+    void batchnorm_train_backward_f32(Py_ssize_t n, Py_ssize_t channels, Py_ssize_t spatial, const float *grad_y,
+                                      const float *x, const float *mean, const float *inv_std, const float *weight,
+                                      float *grad_x, float *grad_weight, float *grad_bias)
+    void batchnorm_train_backward_f64(Py_ssize_t n, Py_ssize_t channels, Py_ssize_t spatial, const double *grad_y,
+                                      const double *x, const double *mean, const double *inv_std,
+                                      const double *weight, double *grad_x, double *grad_weight, double *grad_bias)
+
+
+cdef extern from "elementwise.h" nogil:
+    void relu_forward_f32(Py_ssize_t count, const float *x, float *y)
+    void relu_forward_f64(Py_ssize_t count, const double *x, double *y)
+    void relu_backward_f32(Py_ssize_t count, const float *grad_y, const float *y, float *grad_x)
+    void relu_backward_f64(Py_ssize_t count, const double *grad_y, const double *y, double *grad_x)
+    void sgd_update_f32(Py_ssize_t count, float *data, const float *grad, float *buf, double lr, double momentum,
+                        double dampening, int nesterov, double weight_decay, int first_step)
+    void sgd_update_f64(Py_ssize_t count, double *data, const double *grad, double *buf, double lr,
+                        double momentum, double dampening, int nesterov, double weight_decay, int first_step)
+
+
 BLAS_MAX_DIM = CNNFAST_BLAS_MAX_DIM
 
 
@@ -550,3 +576,97 @@ def avg_pool2d_backward(g, bint count_include_pad, const real[:, :, :, ::1] grad
             avg_pool2d_backward_f32(&c, count_include_pad, &grad_y[0, 0, 0, 0], &grad_x[0, 0, 0, 0])
         else:
             avg_pool2d_backward_f64(&c, count_include_pad, &grad_y[0, 0, 0, 0], &grad_x[0, 0, 0, 0])
+
+
+# ------------------------------------------------------------ normalisation
+
+cdef _same_size(name, arr, Py_ssize_t size):
+    if arr.shape[0] != size:
+        raise ValueError(f"{name} has {arr.shape[0]} elements, expected {size}")
+
+
+def batchnorm_train_forward(const real[:, :, ::1] x, const real[::1] weight, const real[::1] bias, double eps,
+                            real[:, :, ::1] y, real[::1] mean, real[::1] var, real[::1] inv_std):
+    """x (N, C, S) -> y (N, C, S) with the batch statistics; mean, var (biased), inv_std (C,) written."""
+    cdef Py_ssize_t n = x.shape[0], channels = x.shape[1], spatial = x.shape[2]
+    _shape("y", y, (n, channels, spatial))
+    for name, arr in (("weight", weight), ("bias", bias), ("mean", mean), ("var", var), ("inv_std", inv_std)):
+        _same_size(name, arr, channels)
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    if n * spatial < 1 or channels < 1:
+        raise ValueError(f"batch norm needs at least one value per channel, got x of shape {tuple(x.shape)}")
+    with nogil:
+        if real is float:
+            batchnorm_train_forward_f32(n, channels, spatial, &x[0, 0, 0], &weight[0], &bias[0], eps, &y[0, 0, 0],
+                                        &mean[0], &var[0], &inv_std[0])
+        else:
+            batchnorm_train_forward_f64(n, channels, spatial, &x[0, 0, 0], &weight[0], &bias[0], eps, &y[0, 0, 0],
+                                        &mean[0], &var[0], &inv_std[0])
+
+
+def batchnorm_train_backward(const real[:, :, ::1] grad_y, const real[:, :, ::1] x, const real[::1] mean,
+                             const real[::1] inv_std, const real[::1] weight, real[:, :, ::1] grad_x,
+                             real[::1] grad_weight, real[::1] grad_bias):
+    """grad_x (N, C, S), grad_weight and grad_bias (C,) of the training forward."""
+    cdef Py_ssize_t n = x.shape[0], channels = x.shape[1], spatial = x.shape[2]
+    _shape("grad_y", grad_y, (n, channels, spatial))
+    _shape("grad_x", grad_x, (n, channels, spatial))
+    for name, arr in (("mean", mean), ("inv_std", inv_std), ("weight", weight), ("grad_weight", grad_weight),
+                      ("grad_bias", grad_bias)):
+        _same_size(name, arr, channels)
+    if n * spatial < 1 or channels < 1:
+        raise ValueError(f"batch norm needs at least one value per channel, got x of shape {tuple(x.shape)}")
+    with nogil:
+        if real is float:
+            batchnorm_train_backward_f32(n, channels, spatial, &grad_y[0, 0, 0], &x[0, 0, 0], &mean[0], &inv_std[0],
+                                         &weight[0], &grad_x[0, 0, 0], &grad_weight[0], &grad_bias[0])
+        else:
+            batchnorm_train_backward_f64(n, channels, spatial, &grad_y[0, 0, 0], &x[0, 0, 0], &mean[0], &inv_std[0],
+                                         &weight[0], &grad_x[0, 0, 0], &grad_weight[0], &grad_bias[0])
+
+
+# ------------------------------------------------------------- element-wise
+
+def relu_forward(const real[::1] x, real[::1] y):
+    """y = max(x, 0) (flat arrays of one size; NaN kept)."""
+    _same_size("y", y, x.shape[0])
+    if x.shape[0] == 0:
+        return
+    with nogil:
+        if real is float:
+            relu_forward_f32(x.shape[0], &x[0], &y[0])
+        else:
+            relu_forward_f64(x.shape[0], &x[0], &y[0])
+
+
+def relu_backward(const real[::1] grad_y, const real[::1] y, real[::1] grad_x):
+    """grad_x = grad_y * (y > 0) (flat arrays of one size)."""
+    _same_size("y", y, grad_y.shape[0])
+    _same_size("grad_x", grad_x, grad_y.shape[0])
+    if grad_y.shape[0] == 0:
+        return
+    with nogil:
+        if real is float:
+            relu_backward_f32(grad_y.shape[0], &grad_y[0], &y[0], &grad_x[0])
+        else:
+            relu_backward_f64(grad_y.shape[0], &grad_y[0], &y[0], &grad_x[0])
+
+
+def sgd_update(real[::1] data, const real[::1] grad, real[::1] buf, double lr, double momentum, double dampening,
+               bint nesterov, double weight_decay, bint first_step):
+    """One SGD step in place on flat arrays (buf None without momentum)."""
+    cdef Py_ssize_t count = data.shape[0]
+    _same_size("grad", grad, count)
+    if buf is not None:
+        _same_size("buf", buf, count)
+    if count == 0:
+        return
+    cdef real *buf_ptr = &buf[0] if buf is not None else NULL
+    with nogil:
+        if real is float:
+            sgd_update_f32(count, &data[0], &grad[0], buf_ptr, lr, momentum, dampening, nesterov, weight_decay,
+                           first_step)
+        else:
+            sgd_update_f64(count, &data[0], &grad[0], buf_ptr, lr, momentum, dampening, nesterov, weight_decay,
+                           first_step)

@@ -32,6 +32,11 @@ __all__ = [
     "global_avg_pool2d_backward",
     "linear",
     "linear_backward",
+    "batch_norm_train",
+    "batch_norm_train_backward",
+    "relu",
+    "relu_backward",
+    "sgd_update",
 ]
 
 BACKENDS = ("fast", "reference")
@@ -234,3 +239,107 @@ def linear_backward(grad_y, x, weight, backend="fast"):
     grad_bias = np.empty(weight.shape[0], dtype=x.dtype)
     _kernels.linear_backward(grad_y, x, weight, grad_x, grad_weight, grad_bias)
     return grad_x, grad_weight, grad_bias
+
+
+# ------------------------------------------------- training-step kernels
+
+
+def _channels(name, array, dtype):
+    """(N, C, ...) as a C-contiguous (N, C, S) array of ``dtype``."""
+    if array.ndim < 2:
+        raise ValueError(f"{name} must be (N, C, ...), got shape {array.shape}")
+    return np.ascontiguousarray(array, dtype=dtype).reshape(array.shape[0], array.shape[1], -1)
+
+
+def _per_channel(channels, dtype, **arrays):
+    out = []
+    for name, value in arrays.items():
+        value = np.ascontiguousarray(value, dtype=dtype)
+        if value.shape != (channels,):
+            raise ValueError(f"{name} must have shape ({channels},), got {value.shape}")
+        out.append(value)
+    return out
+
+
+def batch_norm_train(x, weight, bias, eps, backend="fast"):
+    """Batch normalisation with the batch's statistics (torch.nn.BatchNorm in training mode).
+
+    x (N, C, ...), weight and bias (C,) -> (y (N, C, ...), mean (C,), var (C,), inv_std (C,)):
+    y = (x - mean) * inv_std * weight + bias per channel, mean and the biased
+    variance var over every axis but 1, inv_std = 1 / sqrt(var + eps).  The
+    fast backend makes three passes over x (NumPy eight) on every thread.
+    """
+    if _is_reference(backend):
+        return reference.batch_norm_train(x, weight, bias, eps)
+    x, weight, bias = _checks.float_arrays(x=x, weight=weight, bias=bias)
+    x3 = _channels("x", x, x.dtype)
+    weight, bias = _per_channel(x3.shape[1], x.dtype, weight=weight, bias=bias)
+    y = np.empty_like(x3)
+    mean, var, inv_std = (np.empty(x3.shape[1], dtype=x.dtype) for _ in range(3))
+    _kernels.batchnorm_train_forward(x3, weight, bias, float(eps), y, mean, var, inv_std)
+    return y.reshape(x.shape), mean, var, inv_std
+
+
+def batch_norm_train_backward(grad_y, x, mean, inv_std, weight, backend="fast"):
+    """Gradients of :func:`batch_norm_train` given grad_y = dLoss/dy, x and the
+    forward's mean and inv_std -> (grad_x, grad_weight (C,), grad_bias (C,))."""
+    if _is_reference(backend):
+        return reference.batch_norm_train_backward(grad_y, x, mean, inv_std, weight)
+    grad_y, x, mean, inv_std, weight = _checks.float_arrays(grad_y=grad_y, x=x, mean=mean, inv_std=inv_std,
+                                                             weight=weight)
+    if grad_y.shape != x.shape:
+        raise ValueError(f"grad_y has shape {grad_y.shape}, expected x's {x.shape}")
+    x3, g3 = _channels("x", x, x.dtype), _channels("grad_y", grad_y, x.dtype)
+    mean, inv_std, weight = _per_channel(x3.shape[1], x.dtype, mean=mean, inv_std=inv_std, weight=weight)
+    grad_x = np.empty_like(x3)
+    grad_weight, grad_bias = np.empty(x3.shape[1], dtype=x.dtype), np.empty(x3.shape[1], dtype=x.dtype)
+    _kernels.batchnorm_train_backward(g3, x3, mean, inv_std, weight, grad_x, grad_weight, grad_bias)
+    return grad_x.reshape(x.shape), grad_weight, grad_bias
+
+
+def relu(x, backend="fast"):
+    """max(x, 0) element-wise (NaN kept, as np.maximum), one pass on every thread."""
+    if _is_reference(backend):
+        return reference.relu(x)
+    (x,) = _checks.float_arrays(x=x)
+    x = np.ascontiguousarray(x)
+    y = np.empty_like(x)
+    _kernels.relu_forward(x.reshape(-1), y.reshape(-1))
+    return y
+
+
+def relu_backward(grad_y, y, backend="fast"):
+    """grad_y * (y > 0), y the output of :func:`relu`."""
+    if _is_reference(backend):
+        return reference.relu_backward(grad_y, y)
+    grad_y, y = _checks.float_arrays(grad_y=grad_y, y=y)
+    if grad_y.shape != y.shape:
+        raise ValueError(f"grad_y has shape {grad_y.shape}, y has shape {y.shape}")
+    grad_y, y = np.ascontiguousarray(grad_y), np.ascontiguousarray(y)
+    grad_x = np.empty_like(grad_y)
+    _kernels.relu_backward(grad_y.reshape(-1), y.reshape(-1), grad_x.reshape(-1))
+    return grad_x
+
+
+def sgd_update(data, grad, buf, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
+               first_step=False, backend="fast"):
+    """One torch.optim.SGD step, in place: ``data`` (and the momentum buffer
+    ``buf``, None without momentum) of one parameter, given its ``grad``.
+
+    The fast backend is one pass with subnormals flushed to zero: a buffer
+    whose gradient stays zero decays into the subnormal range, where NumPy's
+    arithmetic is a slow microcode assist.  data, grad and buf must be
+    C-contiguous arrays of one float dtype and shape (they are updated in place).
+    """
+    if _is_reference(backend):
+        return reference.sgd_update(data, grad, buf, lr, momentum, dampening, nesterov, weight_decay, first_step)
+    data, grad, buf = _checks.float_arrays(data=data, grad=grad, buf=buf)
+    for name, array in (("data", data), ("grad", grad), ("buf", buf)):
+        if array is not None and (array.shape != data.shape or not array.flags.c_contiguous):
+            raise ValueError(f"{name} must be C-contiguous with data's shape {data.shape}, got {array.shape}")
+    if not data.flags.writeable or (buf is not None and not buf.flags.writeable):
+        raise ValueError("data and buf are updated in place: they must be writeable")
+    if momentum != 0.0 and buf is None:
+        raise ValueError("momentum needs a buffer")
+    _kernels.sgd_update(data.reshape(-1), grad.reshape(-1), None if buf is None else buf.reshape(-1), float(lr),
+                        float(momentum), float(dampening), bool(nesterov), float(weight_decay), bool(first_step))

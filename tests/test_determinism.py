@@ -68,6 +68,19 @@ def workload(seed, dtype):
     gg = r(rng, 6, 8, dtype=dtype)
     out.append(("global_avg_pool2d", lambda: F.global_avg_pool2d(x)))
     out.append(("global_avg_pool2d_backward", lambda: F.global_avg_pool2d_backward(gg, x.shape)))
+    bx, bw, bb = r(rng, 7, 40, 13, 11, dtype=dtype), r(rng, 40, dtype=dtype), r(rng, 40, dtype=dtype)
+    _, bmean, _, binv = F.batch_norm_train(bx, bw, bb, 1e-5)
+    bgy = r(rng, *bx.shape, dtype=dtype)
+    out.append(("batch_norm_train", lambda: F.batch_norm_train(bx, bw, bb, 1e-5)))
+    out.append(("batch_norm_train_backward", lambda: F.batch_norm_train_backward(bgy, bx, bmean, binv, bw)))
+    out.append(("relu", lambda: F.relu(bx)))
+    out.append(("relu_backward", lambda: F.relu_backward(bgy, bx)))
+
+    def sgd():
+        data, buf = bx.copy(), bgy.copy()
+        F.sgd_update(data, bgy, buf, 0.1, 0.9, 0.0, True, 1e-4)
+        return data, buf
+    out.append(("sgd_update", sgd))
     lx, lw, lb, lgy = r(rng, 67, 129, dtype=dtype), r(rng, 33, 129, dtype=dtype), r(rng, 33, dtype=dtype), \
         r(rng, 67, 33, dtype=dtype)
     out.append(("linear", lambda: F.linear(lx, lw, lb)))

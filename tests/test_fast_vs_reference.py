@@ -393,3 +393,71 @@ def test_depthwise_3x3_paths(case, dtype):
         t = dict(shape=shape, weight_shape=(channels, 1, 3, 3), seed=c["seed"] + 7)
         check_conv_family(F.conv_transpose2d, F.conv_transpose2d_backward, t, channels,
                           dict(stride=1, padding=padding, groups=channels))
+
+
+# Training-step kernels: batch norm with batch statistics, ReLU, the SGD update.
+def training_config(index):
+    rng = np.random.default_rng(17_000 + index)
+    spatial = () if index % 4 == 0 else tuple(int(v) for v in rng.integers(1, 12, int(rng.integers(1, 3))))
+    batch = int(rng.integers(1, 6))
+    shape = (batch, int(rng.integers(1, 9))) + spatial
+    if batch == 1 and not spatial:  # batch norm needs two values per channel
+        shape = (2,) + shape[1:]
+    return shape, index
+
+
+@pytest.mark.parametrize("index", range(CONFIGS_PER_FAMILY // 3))
+def test_batch_norm_relu_sgd(index):
+    shape, seed = training_config(index)
+    rng = np.random.default_rng(seed)
+    for dtype in (np.float32, np.float64):
+        # An offset mean: the kernels must centre before they scale.
+        x = (rng.standard_normal(shape) * 3 + rng.integers(-50, 50)).astype(dtype)
+        weight, bias = rng.standard_normal((2, shape[1])).astype(dtype)
+        grad_y = rng.standard_normal(shape).astype(dtype)
+        fast = F.batch_norm_train(x, weight, bias, 1e-5)
+        reference = F.batch_norm_train(x, weight, bias, 1e-5, backend="reference")
+        for name, got, want in zip(("y", "mean", "var", "inv_std"), fast, reference):
+            assert_close(got, np.asarray(want, dtype=dtype), dtype, name)
+        fast = F.batch_norm_train_backward(grad_y, x, *reference[1:2], reference[3], weight)
+        reference = F.batch_norm_train_backward(grad_y, x, reference[1], reference[3], weight, backend="reference")
+        for name, got, want in zip(("grad_x", "grad_weight", "grad_bias"), fast, reference):
+            assert_close(got, np.asarray(want, dtype=dtype), dtype, name)
+        centred = x - x.mean()
+        np.testing.assert_array_equal(F.relu(centred), F.relu(centred, backend="reference"))
+        np.testing.assert_array_equal(F.relu_backward(grad_y, centred),
+                                      F.relu_backward(grad_y, centred, backend="reference"))
+        # SGD: bitwise the NumPy update (the same operations in the same order).
+        for momentum, dampening, nesterov, decay, first in ((0.9, 0.0, True, 1e-3, False), (0.9, 0.2, False, 0.0, True),
+                                                            (0.0, 0.0, False, 0.1, False)):
+            data, buf = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
+            data_ref, buf_ref = data.copy(), buf.copy()
+            F.sgd_update(data, grad_y, buf if momentum else None, 0.05, momentum, dampening, nesterov, decay, first)
+            F.sgd_update(data_ref, grad_y, buf_ref if momentum else None, 0.05, momentum, dampening, nesterov, decay,
+                         first, backend="reference")
+            np.testing.assert_array_equal(data, data_ref)
+            np.testing.assert_array_equal(buf, buf_ref)
+
+
+def test_relu_keeps_nan_and_its_backward_multiplies():
+    x = np.array([np.nan, -1.0, 0.0, 2.0, -0.0], np.float32)
+    grad_y = np.array([1.0, np.inf, np.inf, 3.0, 1.0], np.float32)
+    for backend in ("fast", "reference"):
+        y = F.relu(x, backend=backend)
+        assert np.isnan(y[0]) and list(y[1:]) == [0.0, 0.0, 2.0, 0.0]
+        with np.errstate(invalid="ignore"):
+            grad_x = F.relu_backward(grad_y, y, backend=backend)
+        assert np.isnan(grad_x[1]) and np.isnan(grad_x[2]) and grad_x[3] == 3.0  # inf * 0 is NaN, as NumPy
+
+
+def test_sgd_update_flushes_a_decaying_buffer_to_zero():
+    """A zero gradient decays the momentum buffer by 0.9 a step: NumPy walks it
+    into the subnormal range (slow arithmetic); the kernel flushes it to 0."""
+    tiny = np.finfo(np.float32).tiny
+    data, grad = np.ones(4, np.float32), np.zeros(4, np.float32)
+    fast, reference = np.full(4, tiny * 4, np.float32), np.full(4, tiny * 4, np.float32)
+    for _ in range(20):
+        F.sgd_update(data.copy(), grad, fast, 0.1, 0.9)
+        F.sgd_update(data.copy(), grad, reference, 0.1, 0.9, backend="reference")
+    assert np.all(reference != 0) and np.all(np.abs(reference) < tiny)  # subnormal in NumPy
+    assert not fast.any()

@@ -10,6 +10,7 @@ or float64, and results have the input dtype.
 
 from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from .linear import linear, linear_backward
+from .training import batch_norm_train, batch_norm_train_backward, relu, relu_backward, sgd_update
 from .pool import (
     avg_pool2d,
     avg_pool2d_backward,
@@ -19,8 +20,8 @@ from .pool import (
     max_pool2d_backward,
 )
 
-from . import conv, pool  # noqa: E402  (the submodules, for their __all__)
+from . import conv, pool, training  # noqa: E402  (the submodules, for their __all__)
 # The function `linear` hides its submodule's name here: take that __all__ directly.
 from .linear import __all__ as _linear_all  # noqa: E402
 
-__all__ = conv.__all__ + pool.__all__ + _linear_all
+__all__ = conv.__all__ + pool.__all__ + _linear_all + training.__all__
