@@ -228,6 +228,29 @@ static const void *cg_stage_base(const convgemm_problem *p, const cg_layout *l, 
     return (const char *)src + element_size * (size_t)(n0 * p->src_image_stride + (a0 + l->qy_min) * p->src_width);
 }
 
+size_t convgemm_workspace_bytes(const convgemm_problem *p, size_t element_size, int weight_grad)
+{
+    const cnnfast_ukernel_table_f32 *uk = cnnfast_ukernels_f32(cnnfast_get_isa());
+    const ptrdiff_t reduction = p->channels * p->taps, threads = CONVGEMM_PLAN_THREADS;
+    if (p->images * p->grid_height * p->grid_width == 0) return 0;
+    cg_layout l;
+    if (cg_make_layout(p, element_size, weight_grad ? CONVGEMM_WEIGHT_GRAD_STAGE_BYTES : CONVGEMM_STAGE_BYTES,
+                       weight_grad ? 1 : CONVGEMM_PLAN_THREADS, &l))
+        return (size_t)-1;
+    size_t elements;
+    if (weight_grad) {
+        const ptrdiff_t cols = cg_round_up(p->rows, uk->lanes);
+        const ptrdiff_t kp = cg_max(1, CONVGEMM_L1_DOT / (cols * (ptrdiff_t)element_size));
+        elements = (size_t)(p->groups * reduction * cols + threads * (l.stage_size + kp * cols));
+    } else {
+        const ptrdiff_t mpad = cg_round_up(p->rows, uk->mr);
+        const ptrdiff_t kc = cg_max(1, CONVGEMM_L1_PANEL / (uk->nr * (ptrdiff_t)element_size));
+        elements = (size_t)(p->groups * mpad * reduction + threads * (l.stage_size + (kc + mpad) * uk->nr));
+    }
+    cg_free_layout(&l);
+    return elements * element_size;
+}
+
 #define REAL float
 #define FN(name) name##_f32
 #define UKERNEL_TABLE cnnfast_ukernel_table_f32

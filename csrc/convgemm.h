@@ -70,4 +70,11 @@ int convgemm_weight_grad_f32(const convgemm_problem *p, const float *src, const 
 int convgemm_weight_grad_f64(const convgemm_problem *p, const double *src, const double *grad,
                              double *grad_weights);
 
+/* Bytes of scratch the engine would use for the forward product (weight_grad
+ * 0) or the weight gradient (1) of `p`, planned for CONVGEMM_PLAN_THREADS
+ * threads (so the answer does not depend on the thread count); (size_t)-1
+ * when out of memory to plan.  conv2d.c takes the OpenBLAS path when this
+ * exceeds the workspace limit. */
+size_t convgemm_workspace_bytes(const convgemm_problem *p, size_t element_size, int weight_grad);
+
 #endif

@@ -20,8 +20,10 @@ from .pool import (
     max_pool2d_backward,
 )
 
-from . import conv, pool, training  # noqa: E402  (the submodules, for their __all__)
+from . import conv, pool  # noqa: E402  (the submodules, for their __all__)
 # The function `linear` hides its submodule's name here: take that __all__ directly.
 from .linear import __all__ as _linear_all  # noqa: E402
 
-__all__ = conv.__all__ + pool.__all__ + _linear_all + training.__all__
+# The training-step twins (batch norm, ReLU, SGD) are importable here but not in
+# __all__, like their fast versions in cnnfast.functional.
+__all__ = conv.__all__ + pool.__all__ + _linear_all
