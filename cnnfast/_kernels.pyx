@@ -142,6 +142,13 @@ cdef extern from "batchnorm.h" nogil:
                                       const double *weight, double *grad_x, double *grad_weight, double *grad_bias)
 
 
+cdef extern from "batchnorm.h" nogil:
+    void batchnorm_affine_f32(Py_ssize_t n, Py_ssize_t channels, Py_ssize_t spatial, const float *x,
+                              const float *scale, const float *shift, float *y)
+    void batchnorm_affine_f64(Py_ssize_t n, Py_ssize_t channels, Py_ssize_t spatial, const double *x,
+                              const double *scale, const double *shift, double *y)
+
+
 cdef extern from "elementwise.h" nogil:
     void relu_forward_f32(Py_ssize_t count, const float *x, float *y)
     void relu_forward_f64(Py_ssize_t count, const double *x, double *y)
@@ -624,6 +631,21 @@ def batchnorm_train_backward(const real[:, :, ::1] grad_y, const real[:, :, ::1]
         else:
             batchnorm_train_backward_f64(n, channels, spatial, &grad_y[0, 0, 0], &x[0, 0, 0], &mean[0], &inv_std[0],
                                          &weight[0], &grad_x[0, 0, 0], &grad_weight[0], &grad_bias[0])
+
+
+def batchnorm_affine(const real[:, :, ::1] x, const real[::1] scale, const real[::1] shift, real[:, :, ::1] y):
+    """y (N, C, S) = x * scale[c] + shift[c] (fixed statistics)."""
+    cdef Py_ssize_t n = x.shape[0], channels = x.shape[1], spatial = x.shape[2]
+    _shape("y", y, (n, channels, spatial))
+    _same_size("scale", scale, channels)
+    _same_size("shift", shift, channels)
+    if n * channels * spatial == 0:
+        return
+    with nogil:
+        if real is float:
+            batchnorm_affine_f32(n, channels, spatial, &x[0, 0, 0], &scale[0], &shift[0], &y[0, 0, 0])
+        else:
+            batchnorm_affine_f64(n, channels, spatial, &x[0, 0, 0], &scale[0], &shift[0], &y[0, 0, 0])
 
 
 # ------------------------------------------------------------- element-wise

@@ -280,6 +280,19 @@ def batch_norm_train(x, weight, bias, eps, backend="fast"):
     return y.reshape(x.shape), mean, var, inv_std
 
 
+def batch_norm_affine(x, scale, shift, backend="fast"):
+    """Batch normalisation with fixed statistics (inference): x (N, C, ...) ->
+    x * scale + shift per channel (scale, shift (C,)), one pass on every thread."""
+    if _is_reference(backend):
+        return reference.batch_norm_affine(x, scale, shift)
+    x, scale, shift = _checks.float_arrays(x=x, scale=scale, shift=shift)
+    x3 = _channels("x", x, x.dtype)
+    scale, shift = _per_channel(x3.shape[1], x.dtype, scale=scale, shift=shift)
+    y = np.empty_like(x3)
+    _kernels.batchnorm_affine(x3, scale, shift, y)
+    return y.reshape(x.shape)
+
+
 def batch_norm_train_backward(grad_y, x, mean, inv_std, weight, backend="fast"):
     """Gradients of :func:`batch_norm_train` given grad_y = dLoss/dy, x and the
     forward's mean and inv_std -> (grad_x, grad_weight (C,), grad_bias (C,))."""

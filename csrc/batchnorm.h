@@ -35,4 +35,11 @@ void batchnorm_train_backward_f64(ptrdiff_t n, ptrdiff_t channels, ptrdiff_t spa
                                   const double *x, const double *mean, const double *inv_std, const double *weight,
                                   double *grad_x, double *grad_weight, double *grad_bias);
 
+/* y = x * scale[c] + shift[c] per channel: batch norm with fixed statistics
+ * (inference), one pass.  y may be x. */
+void batchnorm_affine_f32(ptrdiff_t n, ptrdiff_t channels, ptrdiff_t spatial, const float *x, const float *scale,
+                          const float *shift, float *y);
+void batchnorm_affine_f64(ptrdiff_t n, ptrdiff_t channels, ptrdiff_t spatial, const double *x, const double *scale,
+                          const double *shift, double *y);
+
 #endif

@@ -73,21 +73,6 @@ static inline __m256i range_avx2_64(ptrdiff_t first, ptrdiff_t last)
 #define VLOAD_MASKZ(mask, p) _mm256_maskload_ps(p, mask)
 #define VSTORE_MASK(p, mask, v) _mm256_maskstore_ps(p, mask, v)
 #include "ukernel_impl.inc"
-#undef REAL
-#undef FN
-#undef UKERNELS
-#undef LANES
-#undef VEC
-#undef VLOAD
-#undef VSTORE
-#undef VZERO
-#undef VBCAST
-#undef VFMA
-#undef VSUM
-#undef VMASK
-#undef VMASK_RANGE
-#undef VLOAD_MASKZ
-#undef VSTORE_MASK
 
 #define REAL double
 #define FN(name) name##_avx2_f64

@@ -89,23 +89,6 @@ CNNFAST_ALWAYS_INLINE __m512 even_avx512_f32(ptrdiff_t first, ptrdiff_t last, co
 #define VLOAD_MASKZ(mask, p) _mm512_maskz_loadu_ps(mask, p)
 #define VSTORE_MASK(p, mask, v) _mm512_mask_storeu_ps(p, mask, v)
 #include "ukernel_impl.inc"
-#undef REAL
-#undef FN
-#undef UKERNELS
-#undef LANES
-#undef VEC
-#undef VLOAD
-#undef VSTORE
-#undef VZERO
-#undef VBCAST
-#undef VFMA
-#undef VSUM
-#undef VTRANSPOSE_BLOCK
-#undef VLOAD_EVEN_MASKZ
-#undef VMASK
-#undef VMASK_RANGE
-#undef VLOAD_MASKZ
-#undef VSTORE_MASK
 
 #define REAL double
 #define FN(name) name##_avx512_f64

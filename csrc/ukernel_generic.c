@@ -9,28 +9,19 @@
 #define ROW_STEP 4
 #define WG_MR 4
 #define WG_NV 4
-#define LANES 1
-#define VLOAD(p) (*(p))
-#define VSTORE(p, v) (*(p) = (v))
-#define VZERO() 0
-#define VBCAST(p) (*(p))
-#define VFMA(a, b, c) ((a) * (b) + (c))
-#define VSUM(v) (v)
 
 #define REAL float
 #define VEC float
 #define FN(name) name##_generic_f32
 #define UKERNELS cnnfast_ukernel_table_f32
+#include "ukernel_scalar.inc"
 #include "ukernel_impl.inc"
-#undef REAL
-#undef VEC
-#undef FN
-#undef UKERNELS
 
 #define REAL double
 #define VEC double
 #define FN(name) name##_generic_f64
 #define UKERNELS cnnfast_ukernel_table_f64
+#include "ukernel_scalar.inc"
 #include "ukernel_impl.inc"
 
 const cnnfast_ukernel_table_f32 *cnnfast_ukernels_generic_f32(void) { return &table_generic_f32; }

@@ -25,17 +25,6 @@
 #define VFMA(a, b, c) vfmaq_f32(c, a, b)
 #define VSUM(v) vaddvq_f32(v)
 #include "ukernel_impl.inc"
-#undef REAL
-#undef FN
-#undef UKERNELS
-#undef LANES
-#undef VEC
-#undef VLOAD
-#undef VSTORE
-#undef VZERO
-#undef VBCAST
-#undef VFMA
-#undef VSUM
 #undef MR
 #undef NV
 #undef ROW_STEP

@@ -73,6 +73,7 @@ def workload(seed, dtype):
     bgy = r(rng, *bx.shape, dtype=dtype)
     out.append(("batch_norm_train", lambda: F.batch_norm_train(bx, bw, bb, 1e-5)))
     out.append(("batch_norm_train_backward", lambda: F.batch_norm_train_backward(bgy, bx, bmean, binv, bw)))
+    out.append(("batch_norm_affine", lambda: F.batch_norm_affine(bx, bw, bb)))
     out.append(("relu", lambda: F.relu(bx)))
     out.append(("relu_backward", lambda: F.relu_backward(bgy, bx)))
 
@@ -102,8 +103,8 @@ def threads():
 def test_the_workload_covers_every_public_function():
     names = {name.split("[")[0] for name, _ in workload(0, np.float32)}
     # every public function, and the training-step kernels the layers use
-    assert names == set(F.__all__) | {"batch_norm_train", "batch_norm_train_backward", "relu", "relu_backward",
-                                      "sgd_update"}
+    assert names == set(F.__all__) | {"batch_norm_affine", "batch_norm_train", "batch_norm_train_backward", "relu",
+                                      "relu_backward", "sgd_update"}
 
 
 CONV_VARIANTS = [("engine", isa) for isa in _isa.available_isas()] + [("blas", None)]

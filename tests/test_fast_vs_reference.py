@@ -395,7 +395,7 @@ def test_depthwise_3x3_paths(case, dtype):
                           dict(stride=1, padding=padding, groups=channels))
 
 
-# Training-step kernels: batch norm with batch statistics, ReLU, the SGD update.
+# Training-step kernels: batch norm (batch statistics, and fixed ones), ReLU, the SGD update.
 def training_config(index):
     rng = np.random.default_rng(17_000 + index)
     spatial = () if index % 4 == 0 else tuple(int(v) for v in rng.integers(1, 12, int(rng.integers(1, 3))))
@@ -423,6 +423,9 @@ def test_batch_norm_relu_sgd(index):
         reference = F.batch_norm_train_backward(grad_y, x, reference[1], reference[3], weight, backend="reference")
         for name, got, want in zip(("grad_x", "grad_weight", "grad_bias"), fast, reference):
             assert_close(got, np.asarray(want, dtype=dtype), dtype, name)
+        # Fixed statistics (inference): bitwise NumPy's x * scale + shift.
+        np.testing.assert_array_equal(F.batch_norm_affine(x, weight, bias),
+                                      F.batch_norm_affine(x, weight, bias, backend="reference"))
         centred = x - x.mean()
         np.testing.assert_array_equal(F.relu(centred), F.relu(centred, backend="reference"))
         np.testing.assert_array_equal(F.relu_backward(grad_y, centred),

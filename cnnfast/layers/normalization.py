@@ -65,8 +65,7 @@ class _BatchNorm(Layer):
         # Running statistics: an affine map per channel.
         scale = self.weight.data / np.sqrt(self.running_var + self.eps)
         shift = self.bias.data - self.running_mean * scale
-        y = x * scale.reshape(shape)
-        y += shift.reshape(shape)
+        y = F.batch_norm_affine(x, scale, shift, backend=self.backend)
         if training:
             self._cache = ("affine", x, scale)
         return y

@@ -10,7 +10,8 @@ or float64, and results have the input dtype.
 
 from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from .linear import linear, linear_backward
-from .training import batch_norm_train, batch_norm_train_backward, relu, relu_backward, sgd_update
+from .training import (batch_norm_affine, batch_norm_train, batch_norm_train_backward, relu, relu_backward,
+                       sgd_update)
 from .pool import (
     avg_pool2d,
     avg_pool2d_backward,

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["batch_norm_train", "batch_norm_train_backward", "relu", "relu_backward", "sgd_update"]
+__all__ = ["batch_norm_affine", "batch_norm_train", "batch_norm_train_backward", "relu", "relu_backward",
+           "sgd_update"]
 
 
 def _channels(x):
@@ -25,6 +26,14 @@ def batch_norm_train(x, weight, bias, eps):
     inv_std = 1.0 / np.sqrt(var + eps)
     y = centred * (inv_std * weight)[:, None] + bias[:, None]
     return y.reshape(x.shape).astype(x.dtype, copy=False), mean, var, inv_std.astype(x.dtype, copy=False)
+
+
+def batch_norm_affine(x, scale, shift):
+    """x * scale + shift per channel (axis 1)."""
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    y = x * scale.reshape(shape)
+    y += shift.reshape(shape)
+    return y
 
 
 def batch_norm_train_backward(grad_y, x, mean, inv_std, weight):
