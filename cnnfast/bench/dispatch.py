@@ -7,7 +7,10 @@ For each named convolution (depthwise aside), each pass (forward, input
 gradient, weight gradient) runs on both implementations, interleaved, on one
 thread, timed by the thread's CPU time; the best of ``--repeats`` is kept (the
 fastest run is the one the machine disturbed least).  The table gives GFLOP/s,
-the rule's choice, and whether it is the faster of the two.  The rule is a
+the rule's choice, whether it is the faster of the two, and the share of the
+core's FMA peak (the ISA's register-resident FMA loop, measured in the same
+run by the same clock) that the chosen path reaches; a last table gives each
+convolution's forward + backward (its three passes on the chosen paths).  The rule is a
 fixed function of the shapes -- the measurement is taken offline and
 committed, never at run time, where timing noise would pick the path and so
 the rounding of the results.
@@ -23,6 +26,7 @@ import time
 import numpy as np
 
 from .. import _isa, _kernels, _runtime
+from .ceiling import fma_peak_gflops
 from .workloads import CONV_WORKLOADS
 
 PASSES = ("forward", "input_grad", "weight_grad")
@@ -87,13 +91,19 @@ def measure(repeats=15, batch=None):
     return rows
 
 
-def markdown(rows):
-    lines = ["| workload | pass | engine GFLOP/s | OpenBLAS GFLOP/s | rule | rule picks the faster |",
-             "|---|---|---:|---:|---|---|"]
+def markdown(rows, peak):
+    lines = ["| workload | pass | engine GFLOP/s | OpenBLAS GFLOP/s | rule | rule picks the faster | rule's share of peak |",
+             "|---|---|---:|---:|---|---|---:|"]
     for r in rows:
         faster = "engine" if r["engine"] >= r["blas"] else "blas"
         verdict = "yes" if faster == r["rule"] else f"no ({r[faster] / r[r['rule']]:.2f}x)"
-        lines.append(f"| {r['workload']} | {r['pass']} | {r['engine']:.1f} | {r['blas']:.1f} | {r['rule']} | {verdict} |")
+        lines.append(f"| {r['workload']} | {r['pass']} | {r['engine']:.1f} | {r['blas']:.1f} | {r['rule']} | "
+                     f"{verdict} | {100 * r[r['rule']] / peak:.0f} % |")
+    lines += ["", "| workload | forward + backward on the rule's paths, GFLOP/s | share of peak |", "|---|---:|---:|"]
+    for name in dict.fromkeys(r["workload"] for r in rows):
+        passes = [r for r in rows if r["workload"] == name]
+        rate = len(passes) / sum(1 / r[r["rule"]] for r in passes)  # the three passes have equal flops
+        lines.append(f"| {name} | {rate:.1f} | {100 * rate / peak:.0f} % |")
     return "\n".join(lines)
 
 
@@ -102,11 +112,13 @@ def main():
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--batch", type=int, default=None, help="override the workloads' batch size")
     args = parser.parse_args()
+    peak = fma_peak_gflops(_isa.get_isa(), 1)
     rows = measure(args.repeats, args.batch)
+    peak = max(peak, fma_peak_gflops(_isa.get_isa(), 1))  # before and after: the better of the two
     config = _runtime.config()
-    print(f"ISA {_isa.get_isa()}; {config['blas']}; OPENBLAS_CORETYPE="
+    print(f"ISA {_isa.get_isa()} (FMA peak {peak:.0f} GFLOP/s on one core); {config['blas']}; OPENBLAS_CORETYPE="
           f"{os.environ.get('OPENBLAS_CORETYPE', 'unset')}; 1 thread, best of {args.repeats}\n")
-    print(markdown(rows))
+    print(markdown(rows, peak))
 
 
 if __name__ == "__main__":
