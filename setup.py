@@ -2,8 +2,9 @@
 
 One extension, ``cnnfast._kernels``: the Cython bindings plus the C99 kernels
 in csrc/.  OpenMP is switched on when the compiler has it (``-fopenmp`` for
-gcc/clang, ``/openmp`` for MSVC); without it the build still succeeds, the
-kernels run on one thread, and the build says so loudly.  Set
+gcc/clang, ``/openmp:experimental`` for MSVC: OpenMP 2.0 plus ``simd``, see
+csrc/README.md); without it the build still succeeds, the kernels run on one
+thread, and the build says so loudly.  Set
 ``CNNFAST_DEBUG=1`` for a debug build (-O0 -g).  Set
 ``CNNFAST_SANITIZE=address,undefined`` (any list for gcc/clang's
 ``-fsanitize=``) for a sanitizer build; ``.ci/sanitize`` builds one in a
@@ -56,7 +57,10 @@ OPENMP_PROBE = textwrap.dedent(
 def openmp_flags(compiler):
     """(compile, link) flags that enable OpenMP on this compiler, or None."""
     if compiler.compiler_type == "msvc":
-        return ["/openmp"], []
+        # OpenMP 2.0 plus `omp simd` (csrc/depthwise_impl.inc), which plain
+        # /openmp rejects (C3001); the runtime is the same vcomp140.dll.
+        # tests/test_openmp_msvc.py holds our pragmas to what this accepts.
+        return ["/openmp:experimental"], []
     if sys.platform == "darwin":
         # Apple clang needs the flag through the preprocessor and a libomp.
         return ["-Xpreprocessor", "-fopenmp"], ["-lomp"]

@@ -2,9 +2,11 @@
 
 Layers of one idea each, data flowing one way::
 
-    Sequential (model: fit/evaluate/predict/save)  -> cnnfast.layers -> cnnfast.functional
+    Sequential (layers + predict/save)  -> cnnfast.layers -> cnnfast.functional
+      + cnnfast.training (compile/fit/evaluate: data, step, loop, metrics)
     cnnfast.functional  ->  cnnfast._kernels (Cython)  ->  csrc/ (C99 + OpenMP + BLAS)
     cnnfast.reference      plain-NumPy twins of every function: the oracle
+    cnnfast._checks, cnnfast._geometry: the argument checks and the window arithmetic of all of them
 
 Also: ``losses``, ``optim`` (optimizers, schedules, clipping), ``callbacks``,
 ``models`` (lenet5, small_vgg, resnet8/20), ``datasets`` (MNIST loaders, the
@@ -13,6 +15,8 @@ Threads: ``set_num_threads``/``get_num_threads`` (from ``OMP_NUM_THREADS``).
 Micro-kernels: ``get_isa``/``set_isa`` (from ``CNNFAST_ISA``; the CPU's best by default).
 """
 
+# The order matters: __version__ first, then _runtime (it loads BLAS), then the rest.
+# isort: off
 from importlib.metadata import PackageNotFoundError, version as _version
 
 try:
@@ -30,8 +34,11 @@ from ._runtime import (  # noqa: E402  (loads BLAS before any kernel can run)
 from ._isa import get_isa, set_isa  # noqa: E402
 from . import functional, reference  # noqa: E402
 from . import callbacks, datasets, layers, losses, models, optim  # noqa: E402
+from . import training  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
-from .model import Sequential, load_model  # noqa: E402
+from .layers.sequential import Sequential, load_model  # noqa: E402
+
+# isort: on
 
 __all__ = [
     "__version__",
@@ -43,6 +50,7 @@ __all__ = [
     "callbacks",
     "models",
     "datasets",
+    "training",
     "Sequential",
     "load_model",
     "gradcheck",

@@ -50,11 +50,19 @@ def set_isa(name):
 
 
 def conv_paths(geometry):
-    """Which implementation each pass of a convolution takes:
-    ``{"forward": ..., "input_grad": ..., "weight_grad": ...}``, each
-    ``"engine"`` (the micro-kernels), ``"blas"`` (im2col + OpenBLAS) or
-    ``"depthwise"`` (direct kernels).  ``geometry`` is a
-    :class:`cnnfast._checks.ConvGeometry`."""
+    """Which implementation each pass of a convolution takes.
+
+    Parameters
+    ----------
+    geometry : cnnfast._geometry.ConvGeometry
+
+    Returns
+    -------
+    dict
+        ``{"forward": ..., "input_grad": ..., "weight_grad": ...}``, each
+        ``"engine"`` (the micro-kernels), ``"blas"`` (im2col + OpenBLAS) or
+        ``"depthwise"`` (direct kernels).
+    """
     return {name: _kernels.conv_path_for(geometry, name) for name in _kernels.CONV_PASSES}
 
 
@@ -63,22 +71,26 @@ def config():
     requested = os.environ.get(ENVIRONMENT_VARIABLE)
     return {
         "conv engine": f"{get_isa()} micro-kernels (available here: {', '.join(available_isas())}; "
-                       f"{ENVIRONMENT_VARIABLE}={requested if requested is not None else 'unset'})",
+        f"{ENVIRONMENT_VARIABLE}={requested if requested is not None else 'unset'})",
         "conv dispatch": _kernels.conv_path_rule(),
     }
 
 
 def _apply_environment():
-    """Honour CNNFAST_ISA, once, at import: an unknown or unavailable name is a
-    RuntimeWarning (the fastest available ISA is kept), not an import error."""
+    """Honour CNNFAST_ISA, once, at import.
+
+    An unknown or unavailable name is a RuntimeWarning (the fastest available
+    ISA is kept), not an import error.
+    """
     requested = os.environ.get(ENVIRONMENT_VARIABLE, "").strip().lower()
     if requested in ("", "auto"):
         return
     try:
         set_isa(requested)
     except ValueError as error:
-        warnings.warn(f"{ENVIRONMENT_VARIABLE}={requested!r} ignored: {error}; using {get_isa()}",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"{ENVIRONMENT_VARIABLE}={requested!r} ignored: {error}; using {get_isa()}", RuntimeWarning, stacklevel=2
+        )
 
 
 _apply_environment()

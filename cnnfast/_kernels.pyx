@@ -1,16 +1,19 @@
 """Bindings to the C kernels in csrc/: thin, typed, GIL released.
 
 Each function takes C-contiguous arrays of one float dtype whose shapes
-:mod:`cnnfast.functional` has already checked; the geometry's own fields and
-the arrays' shapes are checked once more here, cheaply, so that no call from
-Python can make the C divide by zero or index out of bounds.  The GIL is released around every kernel, so several Python threads
+:mod:`cnnfast.functional` has already checked (:mod:`cnnfast._checks`).  What
+remains here are the memory-safety bounds only: the geometry's fields and the
+arrays' shapes are checked once more, cheaply, so that no call from Python can
+make the C divide by zero, overflow or index out of bounds; the sizes come
+from :mod:`cnnfast._geometry`, as everywhere else.  The GIL is released around every kernel, so several Python threads
 may run kernels at once: the kernels keep no state between calls but the
 thread count, the workspace limit and the BLAS entry points, all read-only
 while they run.
 """
 
-from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.stdint cimport int64_t, uintptr_t
+
+from ._geometry import MAX_BLAS_DIM, MAX_ELEMENTS, MAX_WINDOW, output_size
 
 ctypedef fused real:
     float
@@ -140,9 +143,6 @@ cdef extern from "batchnorm.h" nogil:
     void batchnorm_train_backward_f64(Py_ssize_t n, Py_ssize_t channels, Py_ssize_t spatial, const double *grad_y,
                                       const double *x, const double *mean, const double *inv_std,
                                       const double *weight, double *grad_x, double *grad_weight, double *grad_bias)
-
-
-cdef extern from "batchnorm.h" nogil:
     void batchnorm_affine_f32(Py_ssize_t n, Py_ssize_t channels, Py_ssize_t spatial, const float *x,
                               const float *scale, const float *shift, float *y)
     void batchnorm_affine_f64(Py_ssize_t n, Py_ssize_t channels, Py_ssize_t spatial, const double *x,
@@ -160,7 +160,9 @@ cdef extern from "elementwise.h" nogil:
                         double momentum, double dampening, int nesterov, double weight_decay, int first_step)
 
 
-BLAS_MAX_DIM = CNNFAST_BLAS_MAX_DIM
+# The C side and _geometry must agree on what a 32-bit BLAS takes.
+if MAX_BLAS_DIM != CNNFAST_BLAS_MAX_DIM:
+    raise ImportError(f"cnnfast._geometry.MAX_BLAS_DIM {MAX_BLAS_DIM} != csrc's {CNNFAST_BLAS_MAX_DIM}")
 
 
 # ------------------------------------------------------------------ settings
@@ -283,12 +285,12 @@ def register_blas(uintptr_t sgemm, uintptr_t dgemm):
 
 # ------------------------------------------------------------------- helpers
 
-# The same bounds as cnnfast._checks: sizes whose products stay far from
+# The bounds of cnnfast._geometry: sizes whose products stay far from
 # Py_ssize_t overflow, window parameters whose sums and products (h + 2 * pad,
 # dilation * (k - 1), ...) cannot overflow in C.  A geometry forged by hand
 # (these bindings are importable) is refused before C arithmetic sees it.
-cdef Py_ssize_t _MAX_SIZE = PY_SSIZE_T_MAX // 8
-cdef Py_ssize_t _MAX_WINDOW = 2147483647
+cdef Py_ssize_t _MAX_SIZE = MAX_ELEMENTS
+cdef Py_ssize_t _MAX_WINDOW = MAX_WINDOW
 
 
 cdef _bounded(kind, g, sizes, windows):
@@ -321,10 +323,10 @@ cdef conv2d_geometry _conv_geometry(g) except *:
         raise ValueError(f"groups does not divide the channels in {g}")
     # Output rows past the padded input would read outside it (a transposed
     # convolution may crop the output, never extend it).
-    if (c.out_height > (c.in_height + 2 * c.pad_height - c.dilation_height * (c.kernel_height - 1) - 1)
-            // c.stride_height + 1 or
-            c.out_width > (c.in_width + 2 * c.pad_width - c.dilation_width * (c.kernel_width - 1) - 1)
-            // c.stride_width + 1):
+    if (c.out_height > output_size(c.in_height, c.kernel_height, c.stride_height, c.pad_height,
+                                   c.dilation_height, axis="height", what="kernel", input_shape=g.input_shape)
+            or c.out_width > output_size(c.in_width, c.kernel_width, c.stride_width, c.pad_width,
+                                         c.dilation_width, axis="width", what="kernel", input_shape=g.input_shape)):
         raise ValueError(f"output size too large for the input in {g}")
     # Products in Python ints: in C they could overflow for a forged geometry.
     patch = g.in_channels // g.groups * g.kernel[0] * g.kernel[1]
@@ -358,8 +360,10 @@ cdef pool2d_geometry _pool_geometry(g, bint windows=True) except *:
             and 0 <= 2 * c.pad_height <= c.kernel_height and 0 <= 2 * c.pad_width <= c.kernel_width
             and c.in_height + 2 * c.pad_height >= c.kernel_height
             and c.in_width + 2 * c.pad_width >= c.kernel_width
-            and c.out_height == (c.in_height + 2 * c.pad_height - c.kernel_height) // c.stride_height + 1
-            and c.out_width == (c.in_width + 2 * c.pad_width - c.kernel_width) // c.stride_width + 1):
+            and c.out_height == output_size(c.in_height, c.kernel_height, c.stride_height, c.pad_height,
+                                            axis="height", what="window", input_shape=g.input_shape)
+            and c.out_width == output_size(c.in_width, c.kernel_width, c.stride_width, c.pad_width,
+                                           axis="width", what="window", input_shape=g.input_shape)):
         raise ValueError(f"invalid pooling geometry {g}")
     return c
 
@@ -622,8 +626,12 @@ def batchnorm_train_backward(const real[:, :, ::1] grad_y, const real[:, :, ::1]
     for name, arr in (("mean", mean), ("inv_std", inv_std), ("weight", weight), ("grad_weight", grad_weight),
                       ("grad_bias", grad_bias)):
         _same_size(name, arr, channels)
-    if n * spatial < 1 or channels < 1:
-        raise ValueError(f"batch norm needs at least one value per channel, got x of shape {tuple(x.shape)}")
+    if channels < 1:
+        raise ValueError(f"batch norm needs at least one channel, got x of shape {tuple(x.shape)}")
+    if n * spatial == 0:  # an empty batch: no values, no gradient
+        grad_weight[:] = 0
+        grad_bias[:] = 0
+        return
     with nogil:
         if real is float:
             batchnorm_train_backward_f32(n, channels, spatial, &grad_y[0, 0, 0], &x[0, 0, 0], &mean[0], &inv_std[0],

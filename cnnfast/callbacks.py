@@ -22,6 +22,8 @@ import math
 import sys
 import warnings
 
+from ._checks import nonnegative_int, one_of, real
+
 __all__ = [
     "Callback",
     "CallbackList",
@@ -30,15 +32,21 @@ __all__ = [
     "ModelCheckpoint",
     "LearningRateScheduler",
     "ProgressBar",
+    "format_logs",
 ]
 
 
 class Callback:
-    """Base class: override the hooks you need; each does nothing by default.
+    """Base class of the hooks into ``fit``: override the ones you need; each does nothing by default.
 
-    Attributes set by ``fit`` before ``on_train_begin``: ``model`` (the model being
-    trained) and ``params`` (dict with ``epochs``, ``initial_epoch``, ``steps``
-    (batches per epoch), ``samples`` (training images), ``batch_size``, ``verbose``).
+    Attributes
+    ----------
+    model : Sequential
+        The model being trained (set by ``fit`` before ``on_train_begin``).
+    params : dict
+        ``epochs``, ``initial_epoch``, ``steps`` (batches per epoch), ``samples``
+        (training images), ``batch_size``, ``verbose``; the last three are None
+        when ``fit`` reads a generator that does not tell.
     """
 
     def __init__(self):
@@ -46,32 +54,87 @@ class Callback:
         self.params = {}
 
     def set_model(self, model):
+        """Attach the model being trained (``fit`` calls it)."""
         self.model = model
 
     def set_params(self, params):
+        """Attach ``fit``'s parameters (``fit`` calls it; see :attr:`params`)."""
         self.params = dict(params)
 
     def on_train_begin(self, logs=None):
-        """Called once before the first epoch."""
+        """Called once before the first epoch.
+
+        Parameters
+        ----------
+        logs : dict or None
+            Empty.
+        """
 
     def on_train_end(self, logs=None):
-        """Called once after the last epoch, also when training stopped early or was interrupted."""
+        """Called once after the last epoch, also when training stopped early or was interrupted.
+
+        Parameters
+        ----------
+        logs : dict or None
+            Empty.
+        """
 
     def on_epoch_begin(self, epoch, logs=None):
-        """Called before the first batch of ``epoch``."""
+        """Called before the first batch of ``epoch``.
+
+        Parameters
+        ----------
+        epoch : int
+            Counted from 0.
+        logs : dict or None
+            Empty.
+        """
 
     def on_epoch_end(self, epoch, logs=None):
-        """Called after ``epoch``'s last batch and its validation; ``logs`` holds the epoch's metrics."""
+        """Called after ``epoch``'s last batch and its validation.
+
+        Parameters
+        ----------
+        epoch : int
+            Counted from 0.
+        logs : dict or None
+            The epoch's ``loss``, ``accuracy``, ``images_per_sec``, ``lr`` and ``val_`` metrics.
+        """
 
     def on_batch_begin(self, batch, logs=None):
-        """Called before training step ``batch`` of the current epoch."""
+        """Called before training step ``batch`` of the current epoch.
+
+        Parameters
+        ----------
+        batch : int
+            Counted from 0.
+        logs : dict or None
+            ``batch`` and ``size``.
+        """
 
     def on_batch_end(self, batch, logs=None):
-        """Called after training step ``batch``; ``logs`` holds the epoch's running metrics."""
+        """Called after training step ``batch``.
+
+        Parameters
+        ----------
+        batch : int
+            Counted from 0.
+        logs : dict or None
+            ``batch``, ``size`` and the epoch's running ``loss``, ``accuracy``, ``images_per_sec``.
+        """
 
 
 class CallbackList:
-    """Calls every hook on each of ``callbacks`` in order (what ``fit`` uses internally)."""
+    """Calls every hook on each of ``callbacks`` in order (what ``fit`` uses internally).
+
+    Parameters
+    ----------
+    callbacks : iterable of Callback
+    model : Sequential
+        Given to every callback with ``set_model``.
+    params : dict
+        Given to every callback with ``set_params``.
+    """
 
     def __init__(self, callbacks, model, params):
         self.callbacks = list(callbacks)
@@ -82,38 +145,49 @@ class CallbackList:
             cb.set_params(params)
 
     def on_train_begin(self, logs=None):
+        """Call ``on_train_begin`` on every callback."""
         for cb in self.callbacks:
             cb.on_train_begin(logs)
 
     def on_train_end(self, logs=None):
+        """Call ``on_train_end`` on every callback."""
         for cb in self.callbacks:
             cb.on_train_end(logs)
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Call ``on_epoch_begin`` on every callback."""
         for cb in self.callbacks:
             cb.on_epoch_begin(epoch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
+        """Call ``on_epoch_end`` on every callback."""
         for cb in self.callbacks:
             cb.on_epoch_end(epoch, logs)
 
     def on_batch_begin(self, batch, logs=None):
+        """Call ``on_batch_begin`` on every callback."""
         for cb in self.callbacks:
             cb.on_batch_begin(batch, logs)
 
     def on_batch_end(self, batch, logs=None):
+        """Call ``on_batch_end`` on every callback."""
         for cb in self.callbacks:
             cb.on_batch_end(batch, logs)
 
 
 class History(Callback):
-    """What ``fit`` returns: per-epoch metrics.
+    """What ``fit`` returns: the metrics of every epoch.
 
-    ``history``: dict metric name -> list with one value per completed epoch
-    (``loss``, ``accuracy``, ``images_per_sec``, ``lr``, ``val_loss``, ``val_accuracy``).
-    ``epoch``: the epoch indices those values belong to.
-    ``interrupted``: True when a ``KeyboardInterrupt`` ended ``fit``; the epoch that
-    was running then is not recorded.
+    Attributes
+    ----------
+    history : dict of str to list
+        One value per completed epoch for each metric (``loss``, ``accuracy``,
+        ``images_per_sec``, ``lr``, ``val_loss``, ``val_accuracy``).
+    epoch : list of int
+        The epochs those values belong to.
+    interrupted : bool
+        True when a ``KeyboardInterrupt`` ended ``fit``; the epoch that was
+        running then is not recorded.
     """
 
     def __init__(self):
@@ -123,6 +197,7 @@ class History(Callback):
         self.interrupted = False
 
     def on_epoch_end(self, epoch, logs=None):
+        """Record the epoch and its logs."""
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)
@@ -133,9 +208,7 @@ class History(Callback):
 
 def _resolve_mode(mode, monitor):
     """'min' | 'max' for ``monitor``; 'auto' means max for accuracies, min otherwise (as Keras)."""
-    if mode not in ("auto", "min", "max"):
-        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-    if mode == "auto":
+    if one_of("mode", mode, ("auto", "min", "max")) == "auto":
         return "max" if "acc" in monitor else "min"
     return mode
 
@@ -146,10 +219,11 @@ class _Monitor:
     def __init__(self, monitor, mode, min_delta=0.0):
         self.monitor = monitor
         self.mode = _resolve_mode(mode, monitor)
-        self.min_delta = abs(float(min_delta))
+        self.min_delta = abs(real("min_delta", min_delta))
         self.reset()
 
     def reset(self):
+        """Forget the best value."""
         self.best = math.inf if self.mode == "min" else -math.inf
 
     def current(self, logs, owner):
@@ -165,6 +239,7 @@ class _Monitor:
         return value
 
     def improved(self, value):
+        """Whether ``value`` beats the best by more than ``min_delta``."""
         if self.mode == "min":
             return value < self.best - self.min_delta
         return value > self.best + self.min_delta
@@ -175,20 +250,36 @@ class EarlyStopping(Callback):
 
     An epoch improves when the value beats the best so far by more than
     ``min_delta``.  After ``patience`` epochs in a row without improvement,
-    training stops (``model.stop_training = True``).  With
-    ``restore_best_weights=True`` the weights of the best epoch are put back when
-    training ends (stopped early or not).  ``stopped_epoch`` is the epoch at
-    which training was stopped (0 if it ran to the end); ``best`` the best value.
+    training stops (``model.stop_training = True``).
+
+    Parameters
+    ----------
+    monitor : str
+        An epoch log, e.g. "val_loss" or "accuracy".
+    min_delta : float
+    patience : int >= 0
+    mode : {"auto", "min", "max"}
+        "auto": max for accuracies, min otherwise.
+    restore_best_weights : bool
+        Put the weights of the best epoch back when training ends (stopped early or not).
+    verbose : int
+        Non-zero: say when training stopped.
+
+    Attributes
+    ----------
+    stopped_epoch : int
+        The epoch at which training was stopped (0 if it ran to the end).
+    best : float
+        The best value.
+    best_epoch : int or None
     """
 
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, mode="auto", restore_best_weights=False,
                  verbose=0):
         super().__init__()
-        if int(patience) != patience or patience < 0:
-            raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
         self._monitor = _Monitor(monitor, mode, min_delta)
         self.monitor = monitor
-        self.patience = int(patience)
+        self.patience = nonnegative_int("patience", patience)
         self.restore_best_weights = bool(restore_best_weights)
         self.verbose = verbose
         self.wait = 0
@@ -198,9 +289,11 @@ class EarlyStopping(Callback):
 
     @property
     def best(self):
+        """The best value of the monitored metric so far."""
         return self._monitor.best
 
     def on_train_begin(self, logs=None):
+        """Start afresh (the callback may be reused)."""
         self._monitor.reset()
         self.wait = 0
         self.stopped_epoch = 0
@@ -208,6 +301,7 @@ class EarlyStopping(Callback):
         self.best_weights = None
 
     def on_epoch_end(self, epoch, logs=None):
+        """Count an epoch without improvement, or remember the best one."""
         value = self._monitor.current(logs, "EarlyStopping")
         if value is None:
             return
@@ -224,6 +318,7 @@ class EarlyStopping(Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
+        """Restore the best weights when asked to."""
         if self.stopped_epoch and self.verbose:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping ({self.monitor} best {self.best:.4f}"
                   f" at epoch {self.best_epoch + 1})")
@@ -234,11 +329,26 @@ class EarlyStopping(Callback):
 class ModelCheckpoint(Callback):
     """Save the model (or its weights) at the end of every epoch.
 
-    ``filepath`` may hold ``str.format`` fields: ``{epoch}`` (counted from 1, as
-    Keras) and any epoch log, e.g. ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"``.
-    With ``save_best_only=True`` a file is written only when ``monitor`` improves
-    (``mode`` as in EarlyStopping).  Saves are atomic (see ``cnnfast.serialization``),
-    so an interrupted save leaves the previous checkpoint intact.
+    Saves are atomic (see :mod:`cnnfast.serialization`), so an interrupted save
+    leaves the previous checkpoint intact.
+
+    Parameters
+    ----------
+    filepath : str or path
+        May hold ``str.format`` fields: ``{epoch}`` (counted from 1, as Keras)
+        and any epoch log, e.g. ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"``.
+    monitor : str
+    save_best_only : bool
+        Write only when ``monitor`` improves.
+    save_weights_only : bool
+    mode : {"auto", "min", "max"}
+        As in :class:`EarlyStopping`.
+    verbose : int
+
+    Attributes
+    ----------
+    last_saved : str or None
+        The path of the last file written.
     """
 
     def __init__(self, filepath, monitor="val_loss", save_best_only=False, save_weights_only=False, mode="auto",
@@ -254,12 +364,15 @@ class ModelCheckpoint(Callback):
 
     @property
     def best(self):
+        """The best value of the monitored metric so far."""
         return self._monitor.best
 
     def on_train_begin(self, logs=None):
+        """Forget the best value (the callback may be reused)."""
         self._monitor.reset()
 
     def on_epoch_end(self, epoch, logs=None):
+        """Save, if this epoch is to be saved."""
         logs = logs or {}
         if self.save_best_only:
             value = self._monitor.current(logs, "ModelCheckpoint")
@@ -279,8 +392,13 @@ class ModelCheckpoint(Callback):
 class LearningRateScheduler(Callback):
     """Set the optimizer's learning rate at the start of every epoch.
 
-    ``schedule(epoch, lr) -> new_lr``, with ``epoch`` counted from 0 and ``lr``
-    the current ``model.optimizer.lr`` (a float).
+    Parameters
+    ----------
+    schedule : callable
+        ``schedule(epoch, lr) -> new_lr``, with ``epoch`` counted from 0 and
+        ``lr`` the current ``model.optimizer.lr`` (a float).
+    verbose : int
+        Non-zero: print each new rate.
     """
 
     def __init__(self, schedule, verbose=0):
@@ -291,6 +409,7 @@ class LearningRateScheduler(Callback):
         self.verbose = verbose
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Ask the schedule for this epoch's rate and set it."""
         optimizer = self.model.optimizer
         lr = self.schedule(epoch, float(optimizer.lr))
         try:
@@ -304,8 +423,19 @@ class LearningRateScheduler(Callback):
             print(f"Epoch {epoch + 1}: learning rate set to {lr:.6g}")
 
 
-def _format_metrics(logs):
-    """'loss 0.1234 | accuracy 97.50% | ...' for the keys present in ``logs``."""
+def format_logs(logs):
+    """One line of metrics: ``"loss 0.1234 | accuracy 97.50% | ... | 6100 images/s"``.
+
+    Parameters
+    ----------
+    logs : dict
+        Epoch or evaluation logs; ``loss``, ``accuracy``, ``val_loss``,
+        ``val_accuracy`` and ``images_per_sec`` are shown when present.
+
+    Returns
+    -------
+    str
+    """
     parts = []
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         if key in logs:
@@ -321,8 +451,14 @@ class ProgressBar(Callback):
 
     ``fit(verbose=1)`` adds ``ProgressBar()``; ``fit(verbose=2)`` adds
     ``ProgressBar(per_batch=False)``, which prints one line per epoch and no bar
-    (for logs).  Output goes to ``file`` (default: ``sys.stdout`` at the time
-    training starts).  Without tqdm installed it falls back to one line per epoch.
+    (for logs).
+
+    Parameters
+    ----------
+    per_batch : bool
+        A bar updated after every batch (True), or one line per epoch.
+    file : file object, optional
+        Where the output goes (default: ``sys.stdout`` at the time training starts).
     """
 
     def __init__(self, per_batch=True, file=None):
@@ -333,23 +469,23 @@ class ProgressBar(Callback):
         self._out = None
 
     def on_train_begin(self, logs=None):
+        """Choose the output stream."""
         self._out = self.file if self.file is not None else sys.stdout
 
     def _epoch_label(self, epoch):
         return f"Epoch {epoch + 1}/{self.params.get('epochs', '?')}"
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Open the epoch's bar."""
         if not self.per_batch:
             return
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            self.per_batch = False
-            return
+        from tqdm.auto import tqdm  # a dependency; imported when a bar is first shown (it is slow to import)
+
         self._bar = tqdm(total=self.params.get("steps"), desc=self._epoch_label(epoch), unit="batch",
                          file=self._out, leave=True, dynamic_ncols=True)
 
     def on_batch_end(self, batch, logs=None):
+        """Advance the bar and show the running metrics."""
         if self._bar is None:
             return
         logs = logs or {}
@@ -364,7 +500,8 @@ class ProgressBar(Callback):
         self._bar.update(1)
 
     def on_epoch_end(self, epoch, logs=None):
-        summary = _format_metrics(logs or {})
+        """Close the bar with the epoch's metrics, or print them on one line."""
+        summary = format_logs(logs or {})
         if self._bar is not None:
             self._bar.set_postfix_str(summary, refresh=False)
             self._bar.close()
@@ -374,6 +511,7 @@ class ProgressBar(Callback):
 
     def on_train_end(self, logs=None):
         # Training stopped mid-epoch (interrupt or stop_training): close the open bar.
+        """Close a bar left open by a stop mid-epoch."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None

@@ -15,6 +15,7 @@ COMMANDS = {
 
 
 def build_parser():
+    """The ``cnnfast`` argument parser: one sub-command per entry of :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(prog="cnnfast", description="cnnfast: fast CNNs on the CPU")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
@@ -27,7 +28,18 @@ def build_parser():
 
 
 def main(argv=None):
-    """Entry point of the console script; returns the exit status."""
+    """Entry point of the console script.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Default: ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     return args.run(args, argv[1:])

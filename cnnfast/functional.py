@@ -1,4 +1,4 @@
-"""Convolution, pooling and linear functions, forward and backward (NCHW).
+"""Convolution, pooling, linear, batch-norm and ReLU functions, forward and backward (NCHW).
 
 Argument semantics follow ``torch.nn.functional``: ``stride``, ``padding``,
 ``dilation`` and ``kernel_size`` are an int or a ``(height, width)`` pair;
@@ -15,32 +15,21 @@ same argument checks, so both refuse bad input with the same
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _checks, _kernels, reference
 
-__all__ = [
-    "conv2d",
-    "conv2d_backward",
-    "conv_transpose2d",
-    "conv_transpose2d_backward",
-    "max_pool2d",
-    "max_pool2d_backward",
-    "avg_pool2d",
-    "avg_pool2d_backward",
-    "global_avg_pool2d",
-    "global_avg_pool2d_backward",
-    "linear",
-    "linear_backward",
-]
+# The same functions as the reference (tests iterate over this list); BACKENDS is public too.
+__all__ = list(reference.__all__)
 
+#: The implementations every function here (and every layer) can run on.
 BACKENDS = ("fast", "reference")
 
 
 def _is_reference(backend):
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    return backend == "reference"
+    return _checks.one_of("backend", backend, BACKENDS) == "reference"
 
 
 # ----------------------------------------------------------------- convolution
@@ -49,8 +38,20 @@ def _is_reference(backend):
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, backend="fast"):
     """2-D convolution (cross-correlation, as in PyTorch).
 
-    x (N, C, H, W), weight (K, C // groups, kh, kw), bias (K,) or None
-    -> y (N, K, Ho, Wo) with Ho = (H + 2 * padding - dilation * (kh - 1) - 1) // stride + 1.
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), float32 or float64
+    weight : ndarray, shape (K, C // groups, kh, kw), x's dtype
+    bias : ndarray, shape (K,), or None
+    stride, padding, dilation : int or (int, int)
+    groups : int
+        Divides C and K.
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    y : ndarray, shape (N, K, Ho, Wo), x's dtype
+        ``Ho = (H + 2 * padding - dilation * (kh - 1) - 1) // stride + 1``, likewise Wo.
     """
     if _is_reference(backend):
         return reference.conv2d(x, weight, bias, stride, padding, dilation, groups)
@@ -62,11 +63,23 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, back
 
 def conv2d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1, backend="fast",
                     input_grad=True):
-    """Gradients of ``conv2d`` given grad_y (N, K, Ho, Wo) = dLoss/dy.
+    """Gradients of :func:`conv2d` given ``grad_y = dLoss/dy``.
 
-    -> (grad_x (N, C, H, W), grad_weight (K, C // groups, kh, kw), grad_bias (K,)).
-    ``input_grad=False`` skips grad_x (returned as None): the first layer of a
-    network has no use for the gradient of its data.
+    Parameters
+    ----------
+    grad_y : ndarray, shape (N, K, Ho, Wo)
+        The gradient of conv2d's output.
+    x, weight, stride, padding, dilation, groups, backend
+        As given to :func:`conv2d`.
+    input_grad : bool
+        False skips ``grad_x`` (returned as None): the first layer of a
+        network has no use for the gradient of its data.
+
+    Returns
+    -------
+    grad_x : ndarray, shape (N, C, H, W), or None
+    grad_weight : ndarray, shape (K, C // groups, kh, kw)
+    grad_bias : ndarray, shape (K,)
     """
     if _is_reference(backend):
         return reference.conv2d_backward(grad_y, x, weight, stride, padding, dilation, groups, input_grad)
@@ -81,11 +94,24 @@ def conv2d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
                      backend="fast"):
-    """2-D transposed convolution: the input gradient of ``conv2d`` as a layer.
+    """2-D transposed convolution: the input gradient of :func:`conv2d` as a layer.
 
-    x (N, C, H, W), weight (C, K // groups, kh, kw), bias (K,) or None
-    -> y (N, K, Ho, Wo), Ho = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1.
-    Runs conv2d's input-gradient kernel with x in the place of grad_y.
+    Runs conv2d's input-gradient kernel with ``x`` in the place of ``grad_y``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), float32 or float64
+    weight : ndarray, shape (C, K // groups, kh, kw), x's dtype
+    bias : ndarray, shape (K,), or None
+    stride, padding, output_padding, dilation : int or (int, int)
+        ``output_padding`` must be smaller than the stride or the dilation.
+    groups : int
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    y : ndarray, shape (N, K, Ho, Wo), x's dtype
+        ``Ho = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1``.
     """
     if _is_reference(backend):
         return reference.conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups, dilation)
@@ -100,12 +126,23 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 
 def conv_transpose2d_backward(grad_y, x, weight, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
                               backend="fast"):
-    """Gradients of ``conv_transpose2d`` given grad_y (N, K, Ho, Wo).
+    """Gradients of :func:`conv_transpose2d` given ``grad_y = dLoss/dy``.
 
-    -> (grad_x (N, C, H, W), grad_weight (C, K // groups, kh, kw), grad_bias (K,)).
     The adjoint of an input gradient is the forward convolution, so grad_x is
-    conv2d(grad_y, weight) and grad_weight is conv2d's weight gradient with
+    ``conv2d(grad_y, weight)`` and grad_weight is conv2d's weight gradient with
     the roles of input and output gradient swapped.
+
+    Parameters
+    ----------
+    grad_y : ndarray, shape (N, K, Ho, Wo)
+    x, weight, stride, padding, output_padding, groups, dilation, backend
+        As given to :func:`conv_transpose2d`.
+
+    Returns
+    -------
+    grad_x : ndarray, shape (N, C, H, W)
+    grad_weight : ndarray, shape (C, K // groups, kh, kw)
+    grad_bias : ndarray, shape (K,)
     """
     if _is_reference(backend):
         return reference.conv_transpose2d_backward(grad_y, x, weight, stride, padding, output_padding, groups,
@@ -124,12 +161,26 @@ def conv_transpose2d_backward(grad_y, x, weight, stride=1, padding=0, output_pad
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, backend="fast"):
-    """Max pooling.  x (N, C, H, W) -> (y, argmax), both (N, C, Ho, Wo).
+    """Max pooling with the index of each maximum.
 
-    ``stride`` defaults to ``kernel_size``; ``padding`` is at most half the
-    window and never wins.  ``argmax`` (int64) is the flat index ``h * W + w``
-    of the maximum in its input plane; ties go to the first maximum in
-    row-major window order, and a NaN in the window wins (the first NaN).
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), float32 or float64
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+        Defaults to ``kernel_size``.
+    padding : int or (int, int)
+        At most half the window; padding never wins.
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    y : ndarray, shape (N, C, Ho, Wo), x's dtype
+        ``Ho = (H + 2 * padding - kh) // stride + 1``, likewise Wo.
+    argmax : ndarray, shape (N, C, Ho, Wo), int64
+        The flat index ``h * W + w`` of the maximum in its input plane; ties
+        go to the first maximum in row-major window order, and a NaN in the
+        window wins (the first NaN).
     """
     if _is_reference(backend):
         return reference.max_pool2d(x, kernel_size, stride, padding)
@@ -141,28 +192,45 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, backend="fast"):
 
 
 def max_pool2d_backward(grad_y, argmax, x_shape, backend="fast"):
-    """Gradient of ``max_pool2d``: grad_y (N, C, Ho, Wo) routed to ``argmax``.
+    """Gradient of :func:`max_pool2d`: ``grad_y`` routed to the ``argmax`` positions.
 
-    -> grad_x of shape ``x_shape``.  ``argmax`` is checked (integer dtype,
-    shape of grad_y, indices inside the plane) before any kernel reads it.
+    Parameters
+    ----------
+    grad_y : ndarray, shape (N, C, Ho, Wo)
+    argmax : ndarray of int, shape (N, C, Ho, Wo)
+        From :func:`max_pool2d`; checked (integer dtype, shape of grad_y,
+        indices inside the plane) before any kernel reads it.
+    x_shape : (N, C, H, W)
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    grad_x : ndarray, shape ``x_shape``, grad_y's dtype
     """
     if _is_reference(backend):
         return reference.max_pool2d_backward(grad_y, argmax, x_shape)
-    grad_y, argmax, x_shape = _checks.max_pool2d_backward_args(grad_y, argmax, x_shape)
-    n, c, h, w = x_shape
-    ho, wo = grad_y.shape[2:]
-    # The windows are unknown here: the kernel reads only the plane sizes.
-    g = _checks.PoolGeometry(n, c, h, w, ho, wo, (1, 1), (1, 1), (0, 0))
-    grad_x = np.empty(x_shape, dtype=grad_y.dtype)
+    grad_y, argmax, g = _checks.max_pool2d_backward_args(grad_y, argmax, x_shape)
+    grad_x = np.empty(g.input_shape, dtype=grad_y.dtype)
     _kernels.max_pool2d_backward(g, grad_y, argmax, grad_x)
     return grad_x
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True, backend="fast"):
-    """Average pooling.  x (N, C, H, W) -> y (N, C, Ho, Wo).
+    """Average pooling.
 
-    The divisor is ``kh * kw`` when ``count_include_pad``, else the number of
-    input (non-padding) elements in the window.
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), float32 or float64
+    kernel_size, stride, padding
+        As for :func:`max_pool2d`.
+    count_include_pad : bool
+        The divisor is ``kh * kw`` when true, else the number of input
+        (non-padding) elements in the window.
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    y : ndarray, shape (N, C, Ho, Wo), x's dtype
     """
     if _is_reference(backend):
         return reference.avg_pool2d(x, kernel_size, stride, padding, count_include_pad)
@@ -174,7 +242,19 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True, b
 
 def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride=None, padding=0, count_include_pad=True,
                         backend="fast"):
-    """Gradient of ``avg_pool2d``: grad_y (N, C, Ho, Wo) -> grad_x of shape ``x_shape``."""
+    """Gradient of :func:`avg_pool2d`: each output's gradient spread evenly over its window.
+
+    Parameters
+    ----------
+    grad_y : ndarray, shape (N, C, Ho, Wo)
+    x_shape : (N, C, H, W)
+    kernel_size, stride, padding, count_include_pad, backend
+        As given to :func:`avg_pool2d`.
+
+    Returns
+    -------
+    grad_x : ndarray, shape ``x_shape``, grad_y's dtype
+    """
     if _is_reference(backend):
         return reference.avg_pool2d_backward(grad_y, x_shape, kernel_size, stride, padding, count_include_pad)
     grad_y, g = _checks.pool2d_backward_args(grad_y, x_shape, kernel_size, stride, padding)
@@ -184,7 +264,17 @@ def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride=None, padding=0, co
 
 
 def global_avg_pool2d(x, backend="fast"):
-    """Mean over each plane: x (N, C, H, W) -> y (N, C)."""
+    """Mean over each plane.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), float32 or float64
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    y : ndarray, shape (N, C), x's dtype
+    """
     if _is_reference(backend):
         return reference.global_avg_pool2d(x)
     x, g = _checks.global_avg_pool2d_args(x)
@@ -194,7 +284,18 @@ def global_avg_pool2d(x, backend="fast"):
 
 
 def global_avg_pool2d_backward(grad_y, x_shape, backend="fast"):
-    """Gradient of ``global_avg_pool2d``: grad_y (N, C) -> grad_x of shape ``x_shape``."""
+    """Gradient of :func:`global_avg_pool2d`.
+
+    Parameters
+    ----------
+    grad_y : ndarray, shape (N, C)
+    x_shape : (N, C, H, W)
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    grad_x : ndarray, shape ``x_shape``, grad_y's dtype
+    """
     if _is_reference(backend):
         return reference.global_avg_pool2d_backward(grad_y, x_shape)
     grad_y, g = _checks.global_avg_pool2d_backward_args(grad_y, x_shape)
@@ -207,11 +308,21 @@ def global_avg_pool2d_backward(grad_y, x_shape, backend="fast"):
 
 
 def linear(x, weight, bias=None, backend="fast"):
-    """Fully connected layer (torch.nn.functional.linear): y = x @ weight.T + bias.
+    """Fully connected layer (torch.nn.functional.linear): ``y = x @ weight.T + bias``.
 
-    x (N, in_features), weight (out_features, in_features), bias (out_features,)
-    or None -> y (N, out_features).  Only 2-D x: flatten any other axes first.
     The fast backend runs cnnfast's own GEMM on its OpenMP threads, never NumPy's BLAS.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, in_features), float32 or float64
+        Only 2-D: flatten any other axes first.
+    weight : ndarray, shape (out_features, in_features), x's dtype
+    bias : ndarray, shape (out_features,), or None
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    y : ndarray, shape (N, out_features), x's dtype
     """
     if _is_reference(backend):
         return reference.linear(x, weight, bias)
@@ -222,9 +333,19 @@ def linear(x, weight, bias=None, backend="fast"):
 
 
 def linear_backward(grad_y, x, weight, backend="fast"):
-    """Gradients of ``linear`` given grad_y (N, out_features) = dLoss/dy.
+    """Gradients of :func:`linear` given ``grad_y = dLoss/dy``.
 
-    -> (grad_x (N, in_features), grad_weight (out_features, in_features), grad_bias (out_features,))
+    Parameters
+    ----------
+    grad_y : ndarray, shape (N, out_features)
+    x, weight, backend
+        As given to :func:`linear`.
+
+    Returns
+    -------
+    grad_x : ndarray, shape (N, in_features)
+    grad_weight : ndarray, shape (out_features, in_features)
+    grad_bias : ndarray, shape (out_features,)
     """
     if _is_reference(backend):
         return reference.linear_backward(grad_y, x, weight)
@@ -236,99 +357,138 @@ def linear_backward(grad_y, x, weight, backend="fast"):
     return grad_x, grad_weight, grad_bias
 
 
-# ------------------------------------------------- training-step kernels
-#
-# Used by the layers (BatchNorm, ReLU) and the optimizer (SGD), with NumPy twins
-# in cnnfast.reference.training; not (yet) in __all__: the public functions'
-# contract (tests/test_errors.py: any memory layout, nested lists, empty
-# batches, ...) is the next step for them.
+# ------------------------------------------------- batch norm, ReLU, SGD
 
 
-def _channels(name, array, dtype):
-    """(N, C, ...) as a C-contiguous (N, C, S) array of ``dtype``."""
-    if array.ndim < 2:
-        raise ValueError(f"{name} must be (N, C, ...), got shape {array.shape}")
-    return np.ascontiguousarray(array, dtype=dtype).reshape(array.shape[0], array.shape[1], -1)
+def _as_channels(array):
+    """(N, C, ...) -> a (N, C, S) view, S the product of the spatial sizes (1 for (N, C))."""
+    return array.reshape(array.shape[0], array.shape[1], math.prod(array.shape[2:]))  # not -1: N may be 0
 
 
-def _per_channel(channels, dtype, **arrays):
-    out = []
-    for name, value in arrays.items():
-        value = np.ascontiguousarray(value, dtype=dtype)
-        if value.shape != (channels,):
-            raise ValueError(f"{name} must have shape ({channels},), got {value.shape}")
-        out.append(value)
-    return out
+def batch_norm_train(x, weight, bias, eps=1e-5, backend="fast"):
+    """Batch normalisation with the batch's statistics (``torch.nn.functional.batch_norm``, training mode).
 
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, ...), float32 or float64
+        More than one value per channel (N times the spatial size), as torch.
+    weight, bias : ndarray, shape (C,), x's dtype
+    eps : float > 0
+        Added to the variance.
+    backend : {"fast", "reference"}
 
-def batch_norm_train(x, weight, bias, eps, backend="fast"):
-    """Batch normalisation with the batch's statistics (torch.nn.BatchNorm in training mode).
+    Returns
+    -------
+    y : ndarray, x's shape and dtype
+        ``(x - mean) * inv_std * weight + bias`` per channel.
+    mean, var : ndarray, shape (C,)
+        The batch mean and the biased batch variance, over every axis but 1.
+    inv_std : ndarray, shape (C,)
+        ``1 / sqrt(var + eps)``, what :func:`batch_norm_train_backward` takes.
 
-    x (N, C, ...), weight and bias (C,) -> (y (N, C, ...), mean (C,), var (C,), inv_std (C,)):
-    y = (x - mean) * inv_std * weight + bias per channel, mean and the biased
-    variance var over every axis but 1, inv_std = 1 / sqrt(var + eps).  The
-    fast backend makes three passes over x (NumPy eight) on every thread.
+    Notes
+    -----
+    The fast backend makes three passes over x (mean, centred variance, output),
+    the sums in float64, one channel per thread.
     """
     if _is_reference(backend):
         return reference.batch_norm_train(x, weight, bias, eps)
-    x, weight, bias = _checks.float_arrays(x=x, weight=weight, bias=bias)
-    x3 = _channels("x", x, x.dtype)
-    weight, bias = _per_channel(x3.shape[1], x.dtype, weight=weight, bias=bias)
-    y = np.empty_like(x3)
-    mean, var, inv_std = (np.empty(x3.shape[1], dtype=x.dtype) for _ in range(3))
-    _kernels.batchnorm_train_forward(x3, weight, bias, float(eps), y, mean, var, inv_std)
-    return y.reshape(x.shape), mean, var, inv_std
-
-
-def batch_norm_affine(x, scale, shift, backend="fast"):
-    """Batch normalisation with fixed statistics (inference): x (N, C, ...) ->
-    x * scale + shift per channel (scale, shift (C,)), one pass on every thread."""
-    if _is_reference(backend):
-        return reference.batch_norm_affine(x, scale, shift)
-    x, scale, shift = _checks.float_arrays(x=x, scale=scale, shift=shift)
-    x3 = _channels("x", x, x.dtype)
-    scale, shift = _per_channel(x3.shape[1], x.dtype, scale=scale, shift=shift)
-    y = np.empty_like(x3)
-    _kernels.batchnorm_affine(x3, scale, shift, y)
-    return y.reshape(x.shape)
+    x, weight, bias, eps = _checks.batch_norm_train_args(x, weight, bias, eps)
+    y = np.empty_like(x)
+    mean, var, inv_std = (np.empty(x.shape[1], dtype=x.dtype) for _ in range(3))
+    _kernels.batchnorm_train_forward(_as_channels(x), weight, bias, eps, _as_channels(y), mean, var, inv_std)
+    return y, mean, var, inv_std
 
 
 def batch_norm_train_backward(grad_y, x, mean, inv_std, weight, backend="fast"):
-    """Gradients of :func:`batch_norm_train` given grad_y = dLoss/dy, x and the
-    forward's mean and inv_std -> (grad_x, grad_weight (C,), grad_bias (C,))."""
+    """Gradients of :func:`batch_norm_train`.
+
+    Parameters
+    ----------
+    grad_y : ndarray, x's shape
+        dLoss/dy.
+    x : ndarray, shape (N, C, ...), float32 or float64
+    mean, inv_std : ndarray, shape (C,)
+        As :func:`batch_norm_train` returned them for this x.
+    weight : ndarray, shape (C,)
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    grad_x : ndarray, x's shape
+    grad_weight, grad_bias : ndarray, shape (C,)
+    """
     if _is_reference(backend):
         return reference.batch_norm_train_backward(grad_y, x, mean, inv_std, weight)
-    grad_y, x, mean, inv_std, weight = _checks.float_arrays(grad_y=grad_y, x=x, mean=mean, inv_std=inv_std,
-                                                             weight=weight)
-    if grad_y.shape != x.shape:
-        raise ValueError(f"grad_y has shape {grad_y.shape}, expected x's {x.shape}")
-    x3, g3 = _channels("x", x, x.dtype), _channels("grad_y", grad_y, x.dtype)
-    mean, inv_std, weight = _per_channel(x3.shape[1], x.dtype, mean=mean, inv_std=inv_std, weight=weight)
-    grad_x = np.empty_like(x3)
-    grad_weight, grad_bias = np.empty(x3.shape[1], dtype=x.dtype), np.empty(x3.shape[1], dtype=x.dtype)
-    _kernels.batchnorm_train_backward(g3, x3, mean, inv_std, weight, grad_x, grad_weight, grad_bias)
-    return grad_x.reshape(x.shape), grad_weight, grad_bias
+    grad_y, x, mean, inv_std, weight = _checks.batch_norm_train_backward_args(grad_y, x, mean, inv_std, weight)
+    grad_x = np.empty_like(x)
+    grad_weight, grad_bias = np.empty(x.shape[1], dtype=x.dtype), np.empty(x.shape[1], dtype=x.dtype)
+    _kernels.batchnorm_train_backward(_as_channels(grad_y), _as_channels(x), mean, inv_std, weight,
+                                      _as_channels(grad_x), grad_weight, grad_bias)
+    return grad_x, grad_weight, grad_bias
+
+
+def batch_norm_affine(x, scale, shift, backend="fast"):
+    """Batch normalisation with fixed statistics (inference): ``x * scale + shift`` per channel.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, ...), float32 or float64
+    scale, shift : ndarray, shape (C,), x's dtype
+        ``weight / sqrt(running_var + eps)`` and ``bias - running_mean * scale``.
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    y : ndarray, x's shape and dtype
+        Bitwise NumPy's ``x * scale + shift`` (two roundings, no fused multiply-add).
+    """
+    if _is_reference(backend):
+        return reference.batch_norm_affine(x, scale, shift)
+    x, scale, shift = _checks.batch_norm_affine_args(x, scale, shift)
+    y = np.empty_like(x)
+    _kernels.batchnorm_affine(_as_channels(x), scale, shift, _as_channels(y))
+    return y
 
 
 def relu(x, backend="fast"):
-    """max(x, 0) element-wise (NaN kept, as np.maximum), one pass on every thread."""
+    """``max(x, 0)`` element-wise, NaN kept (as ``np.maximum`` and ``torch.relu``).
+
+    Parameters
+    ----------
+    x : ndarray, any shape, float32 or float64
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    y : ndarray, x's shape and dtype
+    """
     if _is_reference(backend):
         return reference.relu(x)
-    (x,) = _checks.float_arrays(x=x)
-    x = np.ascontiguousarray(x)
+    x = _checks.relu_args(x)
     y = np.empty_like(x)
     _kernels.relu_forward(x.reshape(-1), y.reshape(-1))
     return y
 
 
 def relu_backward(grad_y, y, backend="fast"):
-    """grad_y * (y > 0), y the output of :func:`relu`."""
+    """Gradient of :func:`relu` from its output: ``grad_y * (y > 0)``.
+
+    Parameters
+    ----------
+    grad_y : ndarray, y's shape, float32 or float64
+    y : ndarray
+        The output of :func:`relu` (0 at x = 0: the gradient there is 0, as torch).
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    grad_x : ndarray, y's shape and dtype
+        NaN where grad_y is infinite and y is not positive, as NumPy's product.
+    """
     if _is_reference(backend):
         return reference.relu_backward(grad_y, y)
-    grad_y, y = _checks.float_arrays(grad_y=grad_y, y=y)
-    if grad_y.shape != y.shape:
-        raise ValueError(f"grad_y has shape {grad_y.shape}, y has shape {y.shape}")
-    grad_y, y = np.ascontiguousarray(grad_y), np.ascontiguousarray(y)
+    grad_y, y = _checks.relu_backward_args(grad_y, y)
     grad_x = np.empty_like(grad_y)
     _kernels.relu_backward(grad_y.reshape(-1), y.reshape(-1), grad_x.reshape(-1))
     return grad_x
@@ -336,13 +496,28 @@ def relu_backward(grad_y, y, backend="fast"):
 
 def sgd_update(data, grad, buf, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
                first_step=False, backend="fast"):
-    """One torch.optim.SGD step, in place: ``data`` (and the momentum buffer
-    ``buf``, None without momentum) of one parameter, given its ``grad``.
+    """One ``torch.optim.SGD`` step for one parameter, in place.
 
+    Not in ``__all__``: it updates its arguments in place, so it takes only
+    C-contiguous, writeable arrays (cnnfast.optim.SGD calls it).
+
+    Parameters
+    ----------
+    data : ndarray, float32 or float64, C-contiguous, writeable
+        The parameter, updated.
+    grad : ndarray, data's shape and dtype, C-contiguous
+    buf : ndarray like data, or None
+        The momentum buffer, updated (None without momentum).
+    lr, momentum, dampening, weight_decay : float
+    nesterov, first_step : bool
+        ``first_step``: the buffer is set to the gradient instead of decayed (torch's first step).
+    backend : {"fast", "reference"}
+
+    Notes
+    -----
     The fast backend is one pass with subnormals flushed to zero: a buffer
     whose gradient stays zero decays into the subnormal range, where NumPy's
-    arithmetic is a slow microcode assist.  data, grad and buf must be
-    C-contiguous arrays of one float dtype and shape (they are updated in place).
+    arithmetic is a slow microcode assist.  Otherwise bitwise the reference.
     """
     if _is_reference(backend):
         return reference.sgd_update(data, grad, buf, lr, momentum, dampening, nesterov, weight_decay, first_step)

@@ -18,8 +18,7 @@ __all__ = ["gradcheck"]
 
 
 def _generators(layer, found=None, seen=None):
-    """Every np.random.Generator held by ``layer`` or its children (e.g.
-    Dropout's), so each forward can replay the same random draws."""
+    """Every np.random.Generator of ``layer`` and its children (e.g. Dropout's): each forward replays their draws."""
     found = [] if found is None else found
     seen = set() if seen is None else seen
     if id(layer) in seen:
@@ -41,20 +40,35 @@ def _entry_name(name, shape, flat_index):
 def gradcheck(layer_or_model, x, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
     """Check the backward of ``layer_or_model`` on input ``x`` by central differences.
 
-    layer_or_model: a cnnfast.layers.Layer (or a model built on one); it is
-    deep-copied and converted to float64, the original is left untouched.
-    An unbuilt layer is built on the copy for x's shape with
-    np.random.default_rng(seed).
-    x: (N, ...) array of real numbers (converted to float64).
-    Checks grad_x and every parameter's grad: |numeric - analytic| <=
-    atol + rtol * |numeric| for every entry.  Forward runs with
-    training=True (the mode that has a backward: BatchNorm uses batch
-    statistics); random draws such as Dropout's are replayed identically for
-    every evaluation.
+    The scalar checked is ``sum(forward(x) * R)`` for a fixed random projection
+    ``R``; every entry of x and of every parameter is compared with
+    ``(f(v + eps) - f(v - eps)) / (2 eps)``.  Forward runs with training=True
+    (the mode that has a backward: BatchNorm uses batch statistics); random
+    draws such as Dropout's are replayed identically for every evaluation.
+    Costs two forward passes per entry of x and of the parameters: use small inputs.
 
-    Returns True; raises AssertionError naming the worst entry (e.g.
-    "0.weight[2, 0, 1, 1]") with both values otherwise.  Costs two forward
-    passes per entry of x and of the parameters: use small inputs.
+    Parameters
+    ----------
+    layer_or_model : Layer
+        Deep-copied and converted to float64; the original is left untouched.
+        An unbuilt layer is built on the copy for x's shape with
+        ``np.random.default_rng(seed)``.
+    x : array, shape (N, ...), real
+        Converted to float64.
+    eps : float > 0
+    atol, rtol : float >= 0
+        Each entry must satisfy ``|numeric - analytic| <= atol + rtol * |numeric|``.
+    seed : int
+
+    Returns
+    -------
+    bool
+        True.
+
+    Raises
+    ------
+    AssertionError
+        Naming the worst entry (e.g. "0.weight[2, 0, 1, 1]") with both values.
     """
     if not isinstance(layer_or_model, Layer):
         raise TypeError(f"gradcheck expects a cnnfast.layers.Layer, got {type(layer_or_model).__name__}")

@@ -18,9 +18,9 @@ which would hide a transposed or flattened target).
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
+
+from ._checks import one_of, real
 
 __all__ = ["Loss", "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss", "get"]
 
@@ -47,21 +47,37 @@ def _real_target_like(pred: np.ndarray, target) -> np.ndarray:
 
 
 class Loss:
-    """Base class: ``__call__(pred, target) -> (loss: float, grad: ndarray like pred)``.
+    """Base class of the losses: ``loss_fn(pred, target) -> (loss, grad)``.
 
-    ``reduction`` is "mean" or "sum" (ValueError otherwise). Subclasses implement
-    ``_loss_and_grad(pred, target)`` returning the *summed* loss (float), the gradient of
-    the sum, and the count the mean divides by.
+    Subclasses implement ``_loss_and_grad(pred, target)`` returning the *summed*
+    loss (float), the gradient of the sum, and the count the mean divides by.
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum"}
     """
 
     name = "loss"
 
     def __init__(self, reduction: str = "mean"):
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-        self.reduction = reduction
+        self.reduction = one_of("reduction", reduction, _REDUCTIONS)
 
     def __call__(self, pred, target) -> tuple[float, np.ndarray]:
+        """The loss of ``pred`` against ``target`` and its gradient.
+
+        Parameters
+        ----------
+        pred : ndarray, floating
+            The model's output.
+        target : array
+            As the subclass describes.
+
+        Returns
+        -------
+        loss : float
+        grad : ndarray
+            dloss/dpred, with ``pred``'s shape and dtype.
+        """
         pred = _floating_pred(pred)
         total, grad, count = self._loss_and_grad(pred, target)
         if self.reduction == "mean":
@@ -73,7 +89,7 @@ class Loss:
         raise NotImplementedError
 
     def get_config(self) -> dict:
-        """Constructor keyword arguments (JSON-able); ``type(self)(**get_config())`` is a twin."""
+        """The constructor's keyword arguments, JSON-able: ``type(self)(**get_config())`` is a twin."""
         return {"reduction": self.reduction}
 
     def __repr__(self) -> str:
@@ -101,17 +117,21 @@ class CrossEntropyLoss(Loss):
         \frac{\partial \ell_n}{\partial x_{nc}} = p_{nc} \sum_k t'_{nk} - t'_{nc}
 
     (the familiar :math:`p - t'` when rows sum to 1). "mean" divides by N.
+
+    Parameters
+    ----------
+    label_smoothing : float in [0, 1]
+    reduction : {"mean", "sum"}
     """
 
     name = "cross_entropy"
 
     def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean"):
         super().__init__(reduction)
-        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
-            raise TypeError(f"label_smoothing must be a real number, got {type(label_smoothing).__name__}")
+        label_smoothing = real("label_smoothing", label_smoothing)
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing = label_smoothing
 
     def _loss_and_grad(self, pred, target):
         if pred.ndim != 2:
@@ -173,6 +193,7 @@ class CrossEntropyLoss(Loss):
         return target.astype(np.intp, copy=False)
 
     def get_config(self):
+        """The constructor's keyword arguments, JSON-able."""
         return {"label_smoothing": self.label_smoothing, "reduction": self.reduction}
 
 
@@ -185,6 +206,10 @@ class MSELoss(Loss):
               \frac{\partial\,\text{loss}}{\partial x_i} = \frac2M (x_i - y_i)
 
     ("sum": without the :math:`1/M`).
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum"}
     """
 
     name = "mse"
@@ -207,6 +232,10 @@ class BCEWithLogitsLoss(Loss):
               \frac{\partial \ell_i}{\partial x_i} = \sigma(x_i) - y_i
 
     "mean" divides by the number of elements.
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum"}
     """
 
     name = "bce_with_logits"
@@ -237,13 +266,26 @@ _BY_NAME = {
 def get(name_or_instance, **kwargs):
     """A loss from its name, class or instance.
 
-    Names (any case): "cross_entropy" (aliases "categorical_crossentropy",
-    "sparse_categorical_crossentropy": both target kinds are accepted, and the
-    model's outputs are logits), "mse" ("mean_squared_error"), "bce_with_logits".
-    ``kwargs`` go to the constructor (``get("cross_entropy", label_smoothing=0.1)``).
-    A :class:`Loss` instance, or any other callable with the ``(pred, target) ->
-    (loss, grad)`` protocol, is returned as it is; a Loss subclass is instantiated.
-    Unknown name -> ValueError listing the known ones; anything else -> TypeError.
+    Parameters
+    ----------
+    name_or_instance : str, Loss subclass, Loss or callable
+        Names (any case): "cross_entropy" (aliases "categorical_crossentropy",
+        "sparse_categorical_crossentropy": both target kinds are accepted, and
+        the model's outputs are logits), "mse" ("mean_squared_error"),
+        "bce_with_logits".  A Loss subclass is instantiated; a :class:`Loss`
+        instance, or any other callable with the ``(pred, target) -> (loss, grad)``
+        protocol, is returned as it is.
+    **kwargs
+        For the constructor, e.g. ``get("cross_entropy", label_smoothing=0.1)``.
+
+    Returns
+    -------
+    callable
+
+    Raises
+    ------
+    ValueError, TypeError
+        An unknown name (the known ones are listed), or anything else.
     """
     if isinstance(name_or_instance, str):
         key = name_or_instance.lower()

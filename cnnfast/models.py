@@ -17,7 +17,7 @@ with the same children in the same order (a ``Residual`` is a module with ``bloc
 from __future__ import annotations
 
 from . import layers as L
-from .model import Sequential
+from .layers import Sequential
 
 __all__ = ["lenet5", "small_vgg", "resnet8", "resnet20"]
 
@@ -43,14 +43,32 @@ def lenet5(classic=False, activation=None, num_classes=10, seed=0, dtype="float3
     C1 conv 6@5x5 -> 6x28x28, S2 2x2 -> 6x14x14, C3 conv 16@5x5 -> 16x10x10, S4 2x2 -> 16x5x5,
     C5 conv 120@5x5 -> 120x1x1, F6 dense 84, output dense ``num_classes`` (logits).
 
-    classic=False (modern): max pooling for S2/S4 and ``activation`` (default "relu") after
-    C1, C3, C5 and F6; 61,706 parameters for 10 classes.
-    classic=True (the paper): S2/S4 are ``Subsampling2D`` (each 2x2 block averaged, times a
-    trainable coefficient, plus a trainable bias, per map), and every layer up to F6 is
-    followed by the squashing 1.7159 tanh(2x/3) (``activation`` default "scaled_tanh");
-    61,750 parameters. Departures from the paper: C3 is fully connected to S2's 6 maps
-    (the paper's partial connection table is not used), and the output layer is a dense
-    layer giving logits for softmax cross-entropy instead of Euclidean RBF units.
+    Parameters
+    ----------
+    classic : bool
+        False (modern): max pooling for S2/S4 and ``activation`` after C1, C3,
+        C5 and F6; 61,706 parameters for 10 classes.  True (the paper): S2/S4
+        are ``Subsampling2D`` (each 2x2 block averaged, times a trainable
+        coefficient, plus a trainable bias, per map), and every layer up to F6
+        is followed by the squashing 1.7159 tanh(2x/3); 61,750 parameters.
+    activation : str, optional
+        "relu", "tanh", "scaled_tanh", "sigmoid", "elu" or "leaky_relu";
+        default "relu" (modern) or "scaled_tanh" (classic).
+    num_classes : int
+    seed : int or None
+    dtype : {"float32", "float64"}
+
+    Returns
+    -------
+    Sequential
+        Built, not compiled.
+
+    Notes
+    -----
+    Departures from the paper: C3 is fully connected to S2's 6 maps (the
+    paper's partial connection table is not used), and the output layer is a
+    dense layer giving logits for softmax cross-entropy instead of Euclidean
+    RBF units.
     """
     if activation is None:
         activation = "scaled_tanh" if classic else "relu"
@@ -80,6 +98,21 @@ def small_vgg(num_classes=10, seed=0, input_shape=(3, 32, 32), dtype="float32"):
     Three stages of [3x3 conv (padding 1), BatchNorm2D, ReLU] x 2 then 2x2 max pooling,
     with 32, 64 and 128 channels (32 -> 16 -> 8 -> 4 pixels); then Flatten, Dense 128,
     ReLU, Dense ``num_classes`` (logits). The spatial size must be divisible by 8.
+
+    Parameters
+    ----------
+    num_classes : int
+        Outputs (logits).
+    seed : int or None
+        Of the weights (see :class:`cnnfast.Sequential`).
+    input_shape : tuple of int
+        Batch-free; the spatial size must suit the pooling.
+    dtype : {"float32", "float64"}
+
+    Returns
+    -------
+    Sequential
+        Built, not compiled.
     """
     layers = []
     for channels in (32, 64, 128):
@@ -91,8 +124,10 @@ def small_vgg(num_classes=10, seed=0, input_shape=(3, 32, 32), dtype="float32"):
 
 
 def _basic_block(channels, stride):
-    """ResNet basic block: relu(bn(conv3x3(relu(bn(conv3x3(x))))) + shortcut(x)); the
-    shortcut is a strided 1x1 conv + BatchNorm when the shape changes (option B), else x."""
+    """ResNet basic block: ``relu(bn(conv3x3(relu(bn(conv3x3(x))))) + shortcut(x))``.
+
+    The shortcut is a strided 1x1 conv + BatchNorm when the shape changes (option B), else x.
+    """
     block = L.Sequential([
         L.Conv2D(channels, 3, stride=stride, padding=1, use_bias=False), L.BatchNorm2D(), L.ReLU(),
         L.Conv2D(channels, 3, padding=1, use_bias=False), L.BatchNorm2D(),
@@ -123,6 +158,8 @@ def resnet8(num_classes=10, seed=0, input_shape=(3, 32, 32), dtype="float32"):
     (logits). Convolutions followed by BatchNorm have no bias. The first block of stages 2
     and 3 has stride 2 and a 1x1 conv + BatchNorm shortcut (the paper's option B; its CIFAR
     networks use option A, zero-padded identity shortcuts, which have no torch module).
+
+    The arguments and the result are :func:`small_vgg`'s.
     """
     return _cifar_resnet(1, num_classes, seed, input_shape, dtype, "resnet8")
 
@@ -131,5 +168,7 @@ def resnet20(num_classes=10, seed=0, input_shape=(3, 32, 32), dtype="float32"):
     """ResNet-20 for 3 x 32 x 32 images (He et al. 2016, n = 3): about 0.27 M parameters.
 
     As :func:`resnet8` with three basic blocks per stage.
+
+    The arguments and the result are :func:`small_vgg`'s.
     """
     return _cifar_resnet(3, num_classes, seed, input_shape, dtype, "resnet20")

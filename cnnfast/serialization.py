@@ -35,7 +35,6 @@ __all__ = [
     "HEADER_KEY",
     "write_archive",
     "read_archive",
-    "check_arrays_match",
 ]
 
 FORMAT_NAME = "cnnfast"
@@ -56,11 +55,18 @@ _NPY_MAGIC = b"\x93NUMPY"
 
 
 def write_archive(path, arrays, header):
-    """Atomically write ``arrays`` (name -> ndarray) and ``header`` (JSON-able dict) to ``path``.
+    """Atomically write ``arrays`` and ``header`` to ``path``.
 
-    ``path`` is used exactly as given (no ``.npz`` is appended).  The header gets
-    ``format``, ``version`` and ``keys`` (the array names, in order) added.
     On any error the destination is left as it was and the temporary file is removed.
+
+    Parameters
+    ----------
+    path : str or path
+        Used exactly as given (no ``.npz`` is appended).
+    arrays : dict of str to ndarray
+    header : dict
+        JSON-able; ``format``, ``version`` and ``keys`` (the array names, in
+        order) are added.
     """
     path = os.fspath(path)
     for name in arrays:
@@ -106,13 +112,26 @@ def _fsync_directory(directory):
 
 
 def read_archive(path):
-    """Read a cnnfast archive -> ``(header: dict, arrays: dict[name, ndarray])``.
+    """Read a cnnfast archive.
 
-    ``arrays`` is in the order the header lists them.  Raises ``FileNotFoundError``
-    when ``path`` does not exist and ``ValueError`` for anything that is not an
-    intact cnnfast archive (empty, truncated, random bytes, pickled objects,
-    a plain ``.npy``, a header that is missing, unreadable or from a newer
-    version, arrays missing or extra).
+    Parameters
+    ----------
+    path : str or path
+
+    Returns
+    -------
+    header : dict
+    arrays : dict of str to ndarray
+        In the order the header lists them.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ValueError
+        For anything that is not an intact cnnfast archive (empty, truncated,
+        random bytes, pickled objects, a plain ``.npy``, a header that is
+        missing, unreadable or from a newer version, arrays missing or extra).
     """
     path = os.fspath(path)
     size = os.path.getsize(path)  # FileNotFoundError says which path
@@ -179,27 +198,3 @@ def _parse_header(path, raw):
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise ValueError(f"{path!r}: header 'keys' must be a list of array names, got {keys!r}")
     return header
-
-
-def check_arrays_match(expected, arrays, source):
-    """Check that ``arrays`` fits a model whose state dict is ``expected`` (both name -> ndarray).
-
-    Raises ``ValueError`` naming ``source`` (a file name or argument) and, for
-    the first offending array, the layer key, the model's shape and the shape
-    found; missing and unexpected keys are listed.  Dtypes may differ (the
-    values are converted when copied in), shapes may not.
-    """
-    missing = [k for k in expected if k not in arrays]
-    unexpected = [k for k in arrays if k not in expected]
-    if missing or unexpected:
-        raise ValueError(
-            f"{source} does not match the model's architecture: missing keys {missing},"
-            f" unexpected keys {unexpected}"
-        )
-    for key, want in expected.items():
-        got = np.shape(arrays[key])
-        if got != want.shape:
-            raise ValueError(
-                f"{source} does not match the model's architecture: {key!r} has shape {got} there,"
-                f" the model's {key!r} has shape {want.shape}"
-            )

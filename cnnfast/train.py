@@ -23,11 +23,20 @@ MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
 
 def prepare_images(images, pad=2):
-    """uint8 digits (N, 28, 28) -> float32 (N, 1, 28 + 2 pad, 28 + 2 pad), normalised.
+    """Turn uint8 digits into LeNet-5 inputs: padded to 32 x 32 and normalised.
 
     LeNet-5 was designed for 32x32 inputs: MNIST's 28x28 digits padded by 2 on
     each side.  Pixels are scaled to [0, 1] and standardised with MNIST's
     training mean and standard deviation (the padding is the background value).
+
+    Parameters
+    ----------
+    images : array, shape (N, 28, 28)
+    pad : int
+
+    Returns
+    -------
+    ndarray, shape (N, 1, 28 + 2 pad, 28 + 2 pad), float32
     """
     images = np.asarray(images)
     if images.ndim != 3:
@@ -40,7 +49,18 @@ def prepare_images(images, pad=2):
 
 
 def load(dataset, data_dir=None, download=False):
-    """((x_train, y_train), (x_test, y_test)) as LeNet-5 inputs and int64 labels."""
+    """A data set as LeNet-5 inputs and int64 labels.
+
+    Parameters
+    ----------
+    dataset : {"bundled", "mnist", "fashion-mnist"}
+    data_dir : str or path, optional
+    download : bool
+
+    Returns
+    -------
+    ((x_train, y_train), (x_test, y_test))
+    """
     from . import datasets
 
     if dataset == "bundled":
@@ -54,7 +74,7 @@ def load(dataset, data_dir=None, download=False):
 
 
 def add_arguments(parser):
-    """The ``train`` command's options."""
+    """Add the ``train`` command's options to ``parser`` (an argparse parser)."""
     parser.add_argument("--dataset", choices=DATASETS, default=None,
                         help="bundled (10,000 + 2,000 MNIST images shipped with cnnfast; the default without "
                              "--data), mnist (the default with --data) or fashion-mnist")
@@ -78,8 +98,22 @@ def add_arguments(parser):
 
 
 def main(args, argv=None):
-    """Run ``cnnfast train`` for parsed ``args``; returns the exit status."""
+    """Run ``cnnfast train``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        From the parser :func:`add_arguments` filled.
+    argv : list of str, optional
+        The command line (unused here).
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
     import cnnfast
+
     from . import callbacks, models
 
     if args.epochs < 1 or args.batch_size < 1:

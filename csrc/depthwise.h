@@ -5,8 +5,12 @@
  * speed on it, while a direct loop over the kernel taps streams each plane
  * through the cache a few times and vectorises along the rows.
  *
- * Same contract as conv2d_forward / conv2d_backward (conv2d.h), which call
- * these when in_channels == groups > 1. */
+ * Internal to conv2d.c: conv2d_forward / conv2d_backward call these only when
+ * depthwise_conv2d_applies (in_channels == groups > 1) and no NaN or inf
+ * would meet the zero padding these kernels skip (see depthwise_is_exact in
+ * conv2d_impl.inc).  Shapes, and NULL for a gradient not wanted, are as in
+ * conv2d.h; unlike conv2d, these need no workspace and cannot fail, so they
+ * return nothing. */
 #ifndef CNNFAST_DEPTHWISE_H
 #define CNNFAST_DEPTHWISE_H
 

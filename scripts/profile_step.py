@@ -81,8 +81,10 @@ def main():
     clock = time.thread_time if threads == 1 else time.perf_counter
     for name in ("small_vgg", "resnet20"):
         step, instrumented, totals = profile(name, clock, steps)
-        print(f"\n{name}: training step {step * 1e3:.1f} ms ({BATCH / step:.0f} img/s) at {threads} thread(s); "
-              f"instrumented {instrumented * 1e3:.1f} ms")
+        print(
+            f"\n{name}: training step {step * 1e3:.1f} ms ({BATCH / step:.0f} img/s) at {threads} thread(s); "
+            f"instrumented {instrumented * 1e3:.1f} ms"
+        )
         for key, value in sorted(totals.items(), key=lambda item: -item[1]):
             print(f"  {key:28s} {value * 1e3:7.2f} ms  {100 * value / instrumented:5.1f}%")
         other = instrumented - sum(totals.values())

@@ -49,6 +49,7 @@ def main():
         start = time.thread_time()
         step()
         optimizer_seconds[0] += time.thread_time() - start
+
     model.optimizer.step = timed_step
     print(f"LeNet-5, lr {args.lr} (cosine), {'NumPy' if args.numpy_sgd else 'kernel'} SGD update, 1 thread")
     for epoch in range(args.epochs):
@@ -60,17 +61,21 @@ def main():
         params = model.parameters()
         weights = sum(subnormal_count(p.data, tiny) for p in params)
         grads = sum(subnormal_count(p.grad, tiny) for p in params)
-        state = sum(subnormal_count(v, tiny) for s in model.optimizer.state for v in s.values()
-                    if isinstance(v, np.ndarray))
+        state = sum(
+            subnormal_count(v, tiny) for s in model.optimizer.state for v in s.values() if isinstance(v, np.ndarray)
+        )
         activations, total = 0, 0
         h = x[:256]
         for layer in model:
             h = layer.forward(h)
             activations += subnormal_count(h, tiny)
             total += h.size
-        print(f"epoch {epoch + 1:2d}: {len(x) / seconds:6.0f} img/s, optimizer {optimizer_seconds[0]:.3f} s; "
-              f"subnormal: weights {weights}, gradients {grads}, optimizer state {state} "
-              f"(of {sum(p.size for p in params)}), activations {activations} (of {total})", flush=True)
+        print(
+            f"epoch {epoch + 1:2d}: {len(x) / seconds:6.0f} img/s, optimizer {optimizer_seconds[0]:.3f} s; "
+            f"subnormal: weights {weights}, gradients {grads}, optimizer state {state} "
+            f"(of {sum(p.size for p in params)}), activations {activations} (of {total})",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -401,7 +401,7 @@ def training_config(index):
     spatial = () if index % 4 == 0 else tuple(int(v) for v in rng.integers(1, 12, int(rng.integers(1, 3))))
     batch = int(rng.integers(1, 6))
     shape = (batch, int(rng.integers(1, 9))) + spatial
-    if batch == 1 and not spatial:  # batch norm needs two values per channel
+    if batch * int(np.prod(spatial)) < 2:  # batch norm needs two values per channel
         shape = (2,) + shape[1:]
     return shape, index
 

@@ -40,8 +40,15 @@ def run_python(code, **env):
     environment = {k: v for k, v in os.environ.items() if k != "CNNFAST_ISA"}
     environment["PYTHONPATH"] = os.path.dirname(os.path.dirname(cnnfast.__file__))
     environment.update(env)
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, check=False,
-                            env=environment, timeout=300, cwd=tempfile.gettempdir())
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=environment,
+        timeout=300,
+        cwd=tempfile.gettempdir(),
+    )
     assert result.returncode == 0, result.stderr
     return result
 
@@ -87,9 +94,20 @@ def test_show_config_names_the_isa_and_the_dispatch():
 def geometry(channels, out_channels, size, kernel, padding, groups=1):
     """A stride-1 convolution's geometry (the fields the bindings read)."""
     out = size + 2 * padding - kernel + 1
-    return SimpleNamespace(batch=2, in_channels=channels, in_height=size, in_width=size,
-                           out_channels=out_channels, out_height=out, out_width=out, kernel=(kernel, kernel),
-                           stride=(1, 1), padding=(padding, padding), dilation=(1, 1), groups=groups)
+    return SimpleNamespace(
+        batch=2,
+        in_channels=channels,
+        in_height=size,
+        in_width=size,
+        out_channels=out_channels,
+        out_height=out,
+        out_width=out,
+        kernel=(kernel, kernel),
+        stride=(1, 1),
+        padding=(padding, padding),
+        dilation=(1, 1),
+        groups=groups,
+    )
 
 
 def test_conv_paths_follow_the_documented_rule():
@@ -106,9 +124,27 @@ def test_conv_paths_follow_the_documented_rule():
 def _build_and_run(compiler, extra, runner, tmp_path):
     binary = tmp_path / "engine_check"
     sources = [str(CHECK)] + sorted(str(p) for p in CSRC.glob("*.c"))
-    build = subprocess.run([compiler, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fopenmp",
-                            f"-I{CSRC}", *sources, "-lm", *extra, "-o", str(binary)],
-                           capture_output=True, text=True, timeout=600, check=False)
+    build = subprocess.run(
+        [
+            compiler,
+            "-std=c99",
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-fopenmp",
+            f"-I{CSRC}",
+            *sources,
+            "-lm",
+            *extra,
+            "-o",
+            str(binary),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert build.returncode == 0, build.stderr
     result = subprocess.run(runner + [str(binary)], capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -126,8 +162,10 @@ CROSS = shutil.which("aarch64-linux-gnu-gcc")
 QEMU = shutil.which("qemu-aarch64")
 
 
-@pytest.mark.skipif(not CSRC.is_dir() or CROSS is None or QEMU is None,
-                    reason="needs aarch64-linux-gnu-gcc and qemu-aarch64 (Debian: gcc-aarch64-linux-gnu qemu-user)")
+@pytest.mark.skipif(
+    not CSRC.is_dir() or CROSS is None or QEMU is None,
+    reason="needs aarch64-linux-gnu-gcc and qemu-aarch64 (Debian: gcc-aarch64-linux-gnu qemu-user)",
+)
 def test_neon_micro_kernels_under_qemu(tmp_path):
     output = _build_and_run(CROSS, ["-static"], [QEMU], tmp_path)
     assert "neon:" in output and "generic:" in output, output

@@ -12,6 +12,7 @@ nn = torch.nn
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 
 from cnnfast import layers as L  # noqa: E402
+
 from torch_twins import TorchResidual  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""cnnfast.model.Sequential: build, compile, fit, evaluate, predict, summary, weights."""
+"""cnnfast.Sequential as a model: build, compile, fit, evaluate, predict, summary, weights."""
 
 import numpy as np
 import pytest

@@ -8,6 +8,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from cnnfast import models  # noqa: E402
+
 from torch_twins import TorchResidual, one_torch_thread  # noqa: E402,F401  (autouse fixture)
 
 

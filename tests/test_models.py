@@ -33,7 +33,7 @@ def resnet_params(n, classes=10):
     total = conv_params(3, 16, 3, bias=False) + bn_params(16)
     cin = 16
     for cout in (16, 32, 64):
-        for i in range(n):
+        for _ in range(n):
             total += conv_params(cin, cout, 3, False) + bn_params(cout) + conv_params(cout, cout, 3, False)
             total += bn_params(cout)
             if cin != cout:

@@ -15,7 +15,7 @@ import pytest
 
 from cnnfast import functional as F
 
-BACKENDS = ("fast", "reference")
+BACKENDS = F.BACKENDS
 
 
 def windows(x, k):

@@ -391,7 +391,7 @@ BAD_HYPERPARAMETERS = [
     (SGD, dict(lr=0.1, nesterov=True, momentum=0.9, dampening=0.1), ValueError, "zero dampening"),
     (Adagrad, dict(lr_decay=-1.0), ValueError, "lr_decay"),
     (Adagrad, dict(initial_accumulator_value=-1.0), ValueError, "initial_accumulator_value"),
-    (Adagrad, dict(eps=-1e-10), ValueError, "epsilon"),
+    (Adagrad, dict(eps=-1e-10), ValueError, "eps"),
     (Adadelta, dict(rho=1.5), ValueError, "rho"),
     (Adadelta, dict(rho=-0.1), ValueError, "rho"),
     (RMSprop, dict(alpha=-0.1), ValueError, "alpha"),

@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
 from cnnfast import losses, optim  # noqa: E402
+
 from torch_twins import one_torch_thread  # noqa: E402,F401  (autouse fixture)
 
 

@@ -1,6 +1,7 @@
 """Threads, memory, concurrency and the configuration report."""
 
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -152,6 +153,8 @@ def test_blas_is_pinned_to_one_thread():
     assert ours and all(info["num_threads"] == 1 for info in ours)
 
 
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                    reason="Haswell and SkylakeX are OpenBLAS's x86-64 cores")
 def test_openblas_core_is_the_users_choice_or_avx512_on_zen5():
     code = "import cnnfast._runtime as r; print(r._openblas.scipy_openblas_get_corename().decode(), r._zen5_or_newer())"
     assert run_python(code, OPENBLAS_CORETYPE="Haswell").split()[0] == "Haswell"
@@ -160,6 +163,7 @@ def test_openblas_core_is_the_users_choice_or_avx512_on_zen5():
         assert core == "SkylakeX"
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="peak RSS is read with resource.getrusage, absent on Windows")
 def test_conv_memory_at_batch_512_stays_bounded():
     """Forward + backward of a 64-channel 32x32 3x3 layer at batch 512.
 
@@ -169,17 +173,18 @@ def test_conv_memory_at_batch_512_stays_bounded():
     inputs and the returned arrays must stay under 300 MiB.
     """
     out = run_python("""
-        import resource, numpy as np, cnnfast
+        import resource, sys, numpy as np, cnnfast
         from cnnfast import functional as F
+        peak_rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
         rng = np.random.default_rng(0)
         x = rng.standard_normal((512, 64, 32, 32), dtype=np.float32)
         w = rng.standard_normal((64, 64, 3, 3), dtype=np.float32)
         grad_y = rng.standard_normal((512, 64, 32, 32), dtype=np.float32)
         F.conv2d(x[:2], w, padding=1)  # load everything lazily loaded before the baseline
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        before = peak_rss()  # ru_maxrss: KiB on Linux, bytes on macOS
         y = F.conv2d(x, w, padding=1)
         grads = F.conv2d_backward(grad_y, x, w, padding=1)
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        after = peak_rss()
         returned = y.nbytes + sum(g.nbytes for g in grads)
         print((after - before - returned) / 2**20)
     """)

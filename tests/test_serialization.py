@@ -305,7 +305,8 @@ def test_save_killed_mid_write_leaves_the_previous_file(tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(cnnfast.__file__)))
-    process = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE, env=env)
+    # text=True: universal newlines, so the lines compare equal on Windows ("\r\n") too.
+    process = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE, env=env, text=True)
     try:
         lines = [process.stdout.readline() for _ in range(3)]
         time.sleep(0.03)  # the second save is ~0.2 s into writing its 2 MB
@@ -313,7 +314,7 @@ def test_save_killed_mid_write_leaves_the_previous_file(tmp_path):
         process.kill()
         process.wait()
         process.stdout.close()
-    assert lines == [b"writing\n", b"saved 1\n", b"writing\n"]
+    assert lines == ["writing\n", "saved 1\n", "writing\n"]
     # The destination is the first save, intact ...
     model = load_model(path)
     assert model[1].bias.data[0] == 1

@@ -2,16 +2,16 @@
 
 import re
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import SHARED_DATA
 
 import cnnfast
 from cnnfast.cli import main
 from cnnfast.train import prepare_images
 
-SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+SHARED_MNIST = SHARED_DATA / "mnist"
 LAST_LINE = re.compile(r"^test accuracy: (\d+\.\d\d)% \((\d+) images\) \| (\d+) images/s train$")
 
 
@@ -48,7 +48,7 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHARED_MNIST.exists(), reason="full MNIST not present in ../shared/data")
+@pytest.mark.skipif(not SHARED_MNIST.exists(), reason=f"full MNIST not present in {SHARED_MNIST}")
 def test_lenet5_full_mnist_test_error_at_most_1_2_percent(capsys):
     start = time.perf_counter()
     accuracy, images, out = run_train(["--dataset", "mnist", "--data", str(SHARED_MNIST)], capsys)

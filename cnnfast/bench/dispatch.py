@@ -57,7 +57,9 @@ def _pass_calls(workload, path):
         def run():
             _kernels.set_conv_path(path)
             call()
+
         return run
+
     return {
         "forward": on(path, lambda: _kernels.conv2d_forward(g, x, weight, None, y)),
         "input_grad": on(path, lambda: _kernels.conv2d_backward(g, grad_y, None, weight, grad_x, None)),
@@ -82,9 +84,15 @@ def measure(repeats=15, batch=None):
             flops = workload.forward_flops()
             for pass_name in PASSES:
                 best = _best_seconds({"engine": engine[pass_name], "blas": blas[pass_name]}, repeats)
-                rows.append({"workload": workload.name, "pass": pass_name,
-                             "engine": flops / best["engine"] / 1e9, "blas": flops / best["blas"] / 1e9,
-                             "rule": rule[pass_name]})
+                rows.append(
+                    {
+                        "workload": workload.name,
+                        "pass": pass_name,
+                        "engine": flops / best["engine"] / 1e9,
+                        "blas": flops / best["blas"] / 1e9,
+                        "rule": rule[pass_name],
+                    }
+                )
     finally:
         _kernels.set_conv_path(saved_path)
         _runtime.set_num_threads(saved_threads)
@@ -92,13 +100,17 @@ def measure(repeats=15, batch=None):
 
 
 def markdown(rows, peak):
-    lines = ["| workload | pass | engine GFLOP/s | OpenBLAS GFLOP/s | rule | rule picks the faster | rule's share of peak |",
-             "|---|---|---:|---:|---|---|---:|"]
+    lines = [
+        "| workload | pass | engine GFLOP/s | OpenBLAS GFLOP/s | rule | rule picks the faster | rule's share of peak |",
+        "|---|---|---:|---:|---|---|---:|",
+    ]
     for r in rows:
         faster = "engine" if r["engine"] >= r["blas"] else "blas"
         verdict = "yes" if faster == r["rule"] else f"no ({r[faster] / r[r['rule']]:.2f}x)"
-        lines.append(f"| {r['workload']} | {r['pass']} | {r['engine']:.1f} | {r['blas']:.1f} | {r['rule']} | "
-                     f"{verdict} | {100 * r[r['rule']] / peak:.0f} % |")
+        lines.append(
+            f"| {r['workload']} | {r['pass']} | {r['engine']:.1f} | {r['blas']:.1f} | {r['rule']} | "
+            f"{verdict} | {100 * r[r['rule']] / peak:.0f} % |"
+        )
     lines += ["", "| workload | forward + backward on the rule's paths, GFLOP/s | share of peak |", "|---|---:|---:|"]
     for name in dict.fromkeys(r["workload"] for r in rows):
         passes = [r for r in rows if r["workload"] == name]
@@ -116,8 +128,10 @@ def main():
     rows = measure(args.repeats, args.batch)
     peak = max(peak, fma_peak_gflops(_isa.get_isa(), 1))  # before and after: the better of the two
     config = _runtime.config()
-    print(f"ISA {_isa.get_isa()} (FMA peak {peak:.0f} GFLOP/s on one core); {config['blas']}; OPENBLAS_CORETYPE="
-          f"{os.environ.get('OPENBLAS_CORETYPE', 'unset')}; 1 thread, best of {args.repeats}\n")
+    print(
+        f"ISA {_isa.get_isa()} (FMA peak {peak:.0f} GFLOP/s on one core); {config['blas']}; OPENBLAS_CORETYPE="
+        f"{os.environ.get('OPENBLAS_CORETYPE', 'unset')}; 1 thread, best of {args.repeats}\n"
+    )
     print(markdown(rows, peak))
 
 

@@ -37,8 +37,17 @@ def counting():
     """Inside the block, ``total[0]`` accumulates the flops of every
     convolution and dense call made through cnnfast.functional."""
     total = [0]
-    saved = {name: getattr(F, name) for name in ("conv2d", "conv2d_backward", "conv_transpose2d",
-                                                  "conv_transpose2d_backward", "linear", "linear_backward")}
+    saved = {
+        name: getattr(F, name)
+        for name in (
+            "conv2d",
+            "conv2d_backward",
+            "conv_transpose2d",
+            "conv_transpose2d_backward",
+            "linear",
+            "linear_backward",
+        )
+    }
 
     def conv2d(x, weight, *args, **kwargs):
         y = saved["conv2d"](x, weight, *args, **kwargs)
@@ -68,9 +77,14 @@ def counting():
         total[0] += 2 * x.shape[0] * weight.shape[0] * weight.shape[1] * (1 + (grads[0] is not None))
         return grads
 
-    wrappers = {"conv2d": conv2d, "conv2d_backward": conv2d_backward, "conv_transpose2d": conv_transpose2d,
-                "conv_transpose2d_backward": conv_transpose2d_backward, "linear": linear,
-                "linear_backward": linear_backward}
+    wrappers = {
+        "conv2d": conv2d,
+        "conv2d_backward": conv2d_backward,
+        "conv_transpose2d": conv_transpose2d,
+        "conv_transpose2d_backward": conv_transpose2d_backward,
+        "linear": linear,
+        "linear_backward": linear_backward,
+    }
     for name, wrapper in wrappers.items():
         setattr(F, name, wrapper)
     try:

@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import _isa, _runtime
+from .. import _isa, _runtime, functional
 from . import cases, flops, memory
 from .ceiling import fma_peaks, sgemm_gflops
 from .threads import blas_limiter
 
 PAUSE_SECONDS = 0.01
-BACKENDS = ("fast", "reference", "torch")
+BACKENDS = (*functional.BACKENDS, "torch")
 
 
 class BackendMismatch(RuntimeError):

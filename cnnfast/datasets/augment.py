@@ -131,11 +131,19 @@ class ImageDataGenerator:
         return v.reshape(1, -1, 1, 1)
 
     def fit(self, x):
-        """Compute per-channel mean and std of ``x`` (N, C, H, W) or (N, H, W).
+        """Compute the per-channel mean and std of ``x`` (after ``rescale``, over samples and pixels).
 
         Sets :attr:`mean` if ``featurewise_center`` and :attr:`std` if
-        ``featurewise_std_normalization`` (statistics after ``rescale``,
-        over samples and pixels).  Returns ``self``.
+        ``featurewise_std_normalization``.
+
+        Parameters
+        ----------
+        x : array, shape (N, C, H, W) or (N, H, W)
+
+        Returns
+        -------
+        ImageDataGenerator
+            self.
         """
         xb, _ = _as_batch(x, single_ok=False)
         xb = xb.astype(np.float64)
@@ -162,12 +170,21 @@ class ImageDataGenerator:
         return rng.uniform(-bound, bound, size=n)
 
     def get_random_transform(self, n, image_shape, rng=None):
-        """Draw transform parameters for ``n`` images of shape ``(H, W)``.
+        """Draw transform parameters for ``n`` images.
 
-        Returns a dict of arrays of shape ``(n,)``: ``dx`` and ``dy`` (pixel
-        shifts: right / down), ``theta`` (degrees, counter-clockwise),
-        ``flip_h`` and ``flip_v`` (bool).  Uses ``rng`` if given, else the
-        generator's own.
+        Parameters
+        ----------
+        n : int
+        image_shape : (int, int)
+            (H, W).
+        rng : int or numpy.random.Generator, optional
+            Default: the generator's own stream.
+
+        Returns
+        -------
+        dict of str to ndarray of shape (n,)
+            ``dx`` and ``dy`` (pixel shifts: right / down), ``theta`` (degrees,
+            counter-clockwise), ``flip_h`` and ``flip_v`` (bool).
         """
         rng = self.rng if rng is None else np.random.default_rng(rng)
         h, w = image_shape
@@ -194,9 +211,18 @@ class ImageDataGenerator:
     def apply_transform(self, x, params):
         """Apply given transform parameters (see :meth:`get_random_transform`).
 
-        ``x`` is a batch (N, C, H, W) (or (N, H, W)) with parameter arrays of
-        shape (N,), or one image (C, H, W) / (H, W) with scalar parameters.
-        Missing keys mean "no change".  Returns float32 of the input's shape.
+        Parameters
+        ----------
+        x : array
+            A batch (N, C, H, W) or (N, H, W) with parameter arrays of shape (N,),
+            or one image (C, H, W) / (H, W) with scalar parameters.
+        params : dict
+            Missing keys mean "no change".
+
+        Returns
+        -------
+        ndarray
+            float32, of the input's shape.
         """
         x = np.asarray(x)
         single = x.ndim in (2, 3) and np.ndim(params.get("dx", 0)) == 0
@@ -258,9 +284,18 @@ class ImageDataGenerator:
     def standardize(self, x):
         """Rescale and normalise: ``(x * rescale - mean) / std``, as configured.
 
-        ``x``: (N, C, H, W) or (N, H, W) batch; returns float32 NCHW.
-        Raises RuntimeError if featurewise normalisation was asked for but
-        :meth:`fit` has not been called.
+        Parameters
+        ----------
+        x : array, shape (N, C, H, W) or (N, H, W)
+
+        Returns
+        -------
+        ndarray, shape (N, C, H, W), float32
+
+        Raises
+        ------
+        RuntimeError
+            Featurewise normalisation was asked for but :meth:`fit` has not been called.
         """
         xb, _ = _as_batch(x, single_ok=False)
         return self._standardize(xb)
@@ -284,12 +319,20 @@ class ImageDataGenerator:
         return self._standardize(self._warp(x, params))
 
     def random_transform(self, x, seed=None):
-        """Randomly shift/rotate/flip one image (no normalisation).
+        """Randomly shift, rotate and flip images (no normalisation).
 
-        ``x``: one image (C, H, W) or (H, W), or a batch (N, C, H, W); each
-        image gets its own random parameters.  ``seed`` (int or Generator)
-        overrides the generator's own random stream for this call.  Returns
-        float32 of the same shape.
+        Parameters
+        ----------
+        x : array
+            One image (C, H, W) or (H, W), or a batch (N, C, H, W); each image
+            gets its own random parameters.
+        seed : int or numpy.random.Generator, optional
+            Overrides the generator's own random stream for this call.
+
+        Returns
+        -------
+        ndarray
+            float32, of the input's shape.
         """
         x = np.asarray(x)
         xb, undo = _as_batch(x, single_ok=x.ndim < 4)
@@ -298,6 +341,9 @@ class ImageDataGenerator:
 
     def flow(self, x, y=None, batch_size=32, shuffle=True, seed=None, drop_last=False):
         """Augmented, normalised mini-batches of ``x`` (and ``y``).
+
+        ``model.fit(generator.flow(x, y))`` trains on them, one pass per epoch (Keras's
+        ``fit`` likewise takes ``len(flow)`` steps per epoch).
 
         Parameters
         ----------
@@ -311,11 +357,11 @@ class ImageDataGenerator:
         Returns
         -------
         BatchIterator
-            Each ``for`` loop over it is one epoch (unlike Keras, whose flow
-            never ends), yielding ``(x_batch, y_batch)`` with ``x_batch``
-            float32 ``(B, C, H, W)`` and ``y_batch`` taken from ``y`` as is,
-            or ``x_batch`` alone when ``y`` is None.  ``len()`` is the number
-            of batches per epoch.
+            Each ``for`` loop over it is one epoch (Keras's flow never ends; cnnfast's
+            starts again at each loop), yielding ``(x_batch, y_batch)`` with ``x_batch``
+            float32 ``(B, C, H, W)`` and ``y_batch`` taken from ``y`` as is, or
+            ``x_batch`` alone when ``y`` is None.  ``len()`` is the number of batches
+            per epoch.
         """
         x = np.asarray(x)
         if x.ndim not in (3, 4):

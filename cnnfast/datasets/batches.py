@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import operator
-
 import numpy as np
+
+from .._checks import positive_int
 
 __all__ = ["iterate_minibatches", "BatchIterator"]
 
 
 def _check(x, y, batch_size):
-    try:
-        batch_size = operator.index(batch_size)
-    except TypeError:
-        raise TypeError(f"batch_size must be an integer, got {type(batch_size).__name__}") from None
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    batch_size = positive_int("batch_size", batch_size, maximum=None)
     n = len(x)
     if y is not None and len(y) != n:
         raise ValueError(f"x has {n} samples but y has {len(y)}")
@@ -58,17 +53,25 @@ def iterate_minibatches(x, y=None, batch_size=32, shuffle=True, rng=None, drop_l
 class BatchIterator:
     """Re-iterable mini-batches: each ``for`` loop over it is one epoch.
 
-    ``BatchIterator(x, y, batch_size=32, shuffle=True, seed=None,
-    drop_last=False, transform=None)``; ``len()`` is the number of batches
-    per epoch.  Each new epoch draws a fresh permutation from one Generator
-    created from ``seed``, so a seeded iterator gives the same sequence of
-    epochs every time it is rebuilt.  ``transform``, if given, maps each
-    ``x_batch`` to the batch actually yielded (used by
-    :class:`~cnnfast.datasets.ImageDataGenerator`); it receives the
-    Generator as second argument so that random augmentation follows the
-    same seed.
+    Each new epoch draws a fresh permutation from one Generator created from
+    ``seed``, so a seeded iterator gives the same sequence of epochs every time
+    it is rebuilt.  ``len()`` is the number of batches per epoch.  Yields
+    ``(x_batch, y_batch)``, or ``x_batch`` alone when ``y`` is None.  ``fit``
+    and ``evaluate`` take it as their data.
 
-    Yields ``(x_batch, y_batch)``, or ``x_batch`` alone when ``y`` is None.
+    Parameters
+    ----------
+    x : array, shape (N, ...)
+    y : array, shape (N, ...), optional
+    batch_size : int
+    shuffle : bool
+    seed : int or numpy.random.Generator, optional
+    drop_last : bool
+        Leave out a final batch smaller than ``batch_size``.
+    transform : callable, optional
+        ``transform(x_batch, rng) -> x_batch``, applied to each x batch with the
+        iterator's Generator (used by :class:`~cnnfast.datasets.ImageDataGenerator`),
+        so that random augmentation follows the same seed.
     """
 
     def __init__(self, x, y=None, batch_size=32, shuffle=True, seed=None, drop_last=False,

@@ -34,6 +34,15 @@ def content_sha256(arrays) -> str:
     Unlike the file's own hash this does not change if the same arrays are
     compressed by a different zlib, so it is what the regeneration script
     checks to prove it reproduced the shipped data.
+
+    Parameters
+    ----------
+    arrays : dict of str to ndarray
+
+    Returns
+    -------
+    str
+        Hex SHA-256.
     """
     h = hashlib.sha256()
     for k in _KEYS:

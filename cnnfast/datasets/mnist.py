@@ -6,8 +6,8 @@ The data directory is the ``path`` argument, else ``$CNNFAST_DATA``, else
 ``~/.cache/cnnfast``.  In it each file may sit in the dataset's own
 sub-directory or directly, so both of these work::
 
-    load_mnist("/work/shared/data")          # .../mnist/train-images-idx3-ubyte.gz
-    load_mnist("/work/shared/data/mnist")    # .../train-images-idx3-ubyte.gz
+    load_mnist("~/data")          # ~/data/mnist/train-images-idx3-ubyte.gz
+    load_mnist("~/data/mnist")    # ~/data/mnist/train-images-idx3-ubyte.gz
 
 MNIST and Fashion-MNIST use the same file names, which is why downloads always
 go to the sub-directory (``<dir>/mnist/`` or ``<dir>/fashion-mnist/``).
@@ -70,7 +70,17 @@ def _check_bare_name(name: str, what: str) -> str:
 
 @dataclass(frozen=True)
 class FileSpec:
-    """One file of a data set: bare file name, SHA-256 (hex) and size in bytes."""
+    """One file of a data set.
+
+    Parameters
+    ----------
+    name : str
+        A bare file name.
+    sha256 : str
+        64 lower-case hex digits.
+    size : int
+        Bytes.
+    """
 
     name: str
     sha256: str
@@ -88,11 +98,21 @@ class FileSpec:
 class DatasetSpec:
     """An IDX data set laid out like MNIST.
 
-    ``files`` maps the roles ``"train_images"``, ``"train_labels"``,
-    ``"test_images"`` and ``"test_labels"`` to :class:`FileSpec` s;
-    ``subdir`` is the sub-directory of the data directory it lives in;
-    ``mirrors`` are base URLs tried in order by ``download=True``;
-    ``mirror_env`` names the environment variable that overrides them.
+    Parameters
+    ----------
+    title : str
+    subdir : str
+        The sub-directory of the data directory it lives in.
+    files : dict of str to FileSpec
+        For the roles ``"train_images"``, ``"train_labels"``, ``"test_images"``
+        and ``"test_labels"``.
+    mirrors : tuple of str
+        Base URLs tried in order by ``download=True``.
+    mirror_env : str, optional
+        The environment variable that overrides them.
+    num_classes : int
+    image_shape : tuple of int
+    notes : dict
     """
 
     title: str
@@ -354,27 +374,38 @@ def load_idx_dataset(spec: DatasetSpec, path=None, download=False, mirrors=None)
 
 
 def load_mnist(path=None, download=False, mirrors=None):
-    """Load MNIST as Keras does: ``(x_train, y_train), (x_test, y_test)``.
+    """Load MNIST as Keras does.
 
-    ``x_train`` is uint8 ``(60000, 28, 28)``, ``y_train`` uint8 ``(60000,)``,
-    ``x_test`` uint8 ``(10000, 28, 28)``, ``y_test`` uint8 ``(10000,)``;
-    pixels 0 (background) .. 255 (ink), labels 0..9.
+    Pixels 0 (background) .. 255 (ink), labels 0..9.
 
-    ``path`` is the data directory (or ``$CNNFAST_DATA``, or
-    ``~/.cache/cnnfast``), holding the four original ``.gz`` files either
-    directly or in ``mnist/``.  ``download=True`` fetches missing files from
-    the mirrors (override with ``mirrors=`` or ``$CNNFAST_MNIST_MIRROR``).
-    See :func:`load_idx_dataset` for the errors raised.
+    Parameters
+    ----------
+    path : str or path, optional
+        The data directory (else ``$CNNFAST_DATA``, else ``~/.cache/cnnfast``),
+        holding the four original ``.gz`` files directly or in ``mnist/``.
+    download : bool
+        Fetch missing files from the mirrors, checksums verified.
+    mirrors : str or sequence of str, optional
+        Base URLs overriding the built-in ones (and ``$CNNFAST_MNIST_MIRROR``).
+
+    Returns
+    -------
+    ((x_train, y_train), (x_test, y_test))
+        uint8 ``(60000, 28, 28)``, ``(60000,)``, ``(10000, 28, 28)``, ``(10000,)``.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        See :func:`load_idx_dataset`.
     """
     return load_idx_dataset(MNIST, path, download, mirrors)
 
 
 def load_fashion_mnist(path=None, download=False, mirrors=None):
-    """Load Fashion-MNIST: ``(x_train, y_train), (x_test, y_test)``.
+    """Load Fashion-MNIST, as :func:`load_mnist` loads MNIST.
 
-    Same shapes and types as :func:`load_mnist` (60000 and 10000 uint8
-    28x28 images, labels 0..9 naming ``FASHION_MNIST.notes["classes"]``).
-    Files are looked for directly in ``path`` or in ``path/fashion-mnist/``;
-    the mirror override variable is ``$CNNFAST_FASHION_MNIST_MIRROR``.
+    Labels 0..9 name ``FASHION_MNIST.notes["classes"]``; the files are looked for
+    in ``path`` or ``path/fashion-mnist/``, and ``$CNNFAST_FASHION_MNIST_MIRROR``
+    overrides the mirrors.  The arguments, result and errors are :func:`load_mnist`'s.
     """
     return load_idx_dataset(FASHION_MNIST, path, download, mirrors)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _checks as check
 from .. import functional as F
-from . import _validation as check
 from .base import Layer, Parameter, grad_buffer, register
 
 __all__ = ["ReLU", "LeakyReLU", "PReLU", "ELU", "Tanh", "Sigmoid", "Softmax", "ScaledTanh"]
@@ -33,9 +33,11 @@ class ReLU(Layer):
 
 
 def _mask_blend(mask, dtype, at_one, elsewhere):
-    """mask * at_one + (1 - mask) * elsewhere as a ``dtype`` array (elsewhere
-    may be an array that broadcasts).  Arithmetic instead of np.where, whose
-    data-dependent branches are several times slower on random signs."""
+    """``mask * at_one + (1 - mask) * elsewhere`` as a ``dtype`` array (``elsewhere`` may broadcast).
+
+    Arithmetic instead of np.where, whose data-dependent branches are several
+    times slower on random signs.
+    """
     result = mask.astype(dtype)
     result *= np.subtract(at_one, elsewhere, dtype=dtype)
     result += elsewhere
@@ -44,11 +46,17 @@ def _mask_blend(mask, dtype, at_one, elsewhere):
 
 @register
 class LeakyReLU(Layer):
-    """y = x where x > 0, else negative_slope * x (torch.nn.LeakyReLU).  Same shape."""
+    """y = x where x > 0, else negative_slope * x (torch.nn.LeakyReLU).  Same shape.
+
+    Parameters
+    ----------
+    negative_slope : float
+    name : str, optional
+    """
 
     def __init__(self, negative_slope=0.01, name=None):
         super().__init__(name)
-        self.negative_slope = check.real("negative_slope", negative_slope)
+        self.negative_slope = check.finite("negative_slope", negative_slope)
 
     def _forward(self, x, training):
         slope = self.negative_slope
@@ -63,6 +71,7 @@ class LeakyReLU(Layer):
         return grad_y * self._cache
 
     def get_config(self):
+        """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
         return {"negative_slope": self.negative_slope, "name": self.name}
 
 
@@ -70,10 +79,20 @@ class LeakyReLU(Layer):
 class PReLU(Layer):
     """y = x where x > 0, else weight * x, with a learned ``weight`` (torch.nn.PReLU).
 
-    x (N, C, ...) -> y, same shape.  ``weight`` (num_parameters,): one slope
-    shared by all elements (num_parameters=1) or one per channel (axis 1);
-    num_parameters=None takes the channel count from the first input.
-    Initialised to ``init``.
+    x (N, C, ...) -> y, same shape.
+
+    Parameters
+    ----------
+    num_parameters : int or None
+        1: one slope shared by all elements; more: one per channel (axis 1);
+        None: one per channel, the count taken from the first input.
+    init : float
+        The initial slope.
+    name : str, optional
+
+    Attributes
+    ----------
+    weight : Parameter, shape (num_parameters,)
     """
 
     _owns_parameters = True
@@ -82,7 +101,7 @@ class PReLU(Layer):
         super().__init__(name)
         self.num_parameters = None if num_parameters is None else check.positive_int("num_parameters",
                                                                                       num_parameters)
-        self.init = check.real("init", init)
+        self.init = check.finite("init", init)
         # Per channel: the channel axis must exist and keep its size.
         if self.num_parameters is None or self.num_parameters > 1:
             self._min_input_ndim = 1
@@ -123,16 +142,23 @@ class PReLU(Layer):
         return grad_y * derivative
 
     def get_config(self):
+        """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
         return {"num_parameters": self.num_parameters, "init": self.init, "name": self.name}
 
 
 @register
 class ELU(Layer):
-    """y = x where x > 0, else alpha * (exp(x) - 1) (torch.nn.ELU).  Same shape."""
+    """y = x where x > 0, else alpha * (exp(x) - 1) (torch.nn.ELU).  Same shape.
+
+    Parameters
+    ----------
+    alpha : float
+    name : str, optional
+    """
 
     def __init__(self, alpha=1.0, name=None):
         super().__init__(name)
-        self.alpha = check.real("alpha", alpha)
+        self.alpha = check.finite("alpha", alpha)
 
     def _forward(self, x, training):
         # expm1 only of the non-positive part: no overflow for large x.
@@ -153,6 +179,7 @@ class ELU(Layer):
         return grad_y * self._cache
 
     def get_config(self):
+        """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
         return {"alpha": self.alpha, "name": self.name}
 
 
@@ -176,12 +203,19 @@ class Tanh(Layer):
 
 @register
 class ScaledTanh(Layer):
-    """y = amplitude * tanh(slope * x); LeCun et al. (1998) use 1.7159 * tanh(2x / 3).  Same shape."""
+    """y = amplitude * tanh(slope * x); LeCun et al. (1998) use 1.7159 * tanh(2x / 3).  Same shape.
+
+    Parameters
+    ----------
+    amplitude : float, non-zero
+    slope : float
+    name : str, optional
+    """
 
     def __init__(self, amplitude=1.7159, slope=2.0 / 3.0, name=None):
         super().__init__(name)
-        self.amplitude = check.real("amplitude", amplitude)
-        self.slope = check.real("slope", slope)
+        self.amplitude = check.finite("amplitude", amplitude)
+        self.slope = check.finite("slope", slope)
         if self.amplitude == 0.0:
             raise ValueError("amplitude must be non-zero")
 
@@ -202,6 +236,7 @@ class ScaledTanh(Layer):
         return grad_x
 
     def get_config(self):
+        """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
         return {"amplitude": self.amplitude, "slope": self.slope, "name": self.name}
 
 

@@ -15,19 +15,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _validation as check
+from .. import _checks as check
+from ..functional import BACKENDS
 
 __all__ = ["Parameter", "Layer", "register", "serialize", "deserialize", "BACKENDS"]
-
-BACKENDS = ("fast", "reference")
 
 
 class Parameter:
     """A trainable array and its gradient.
 
-    ``data``: the value; optimizers update it in place (they never rebind it).
-    ``grad``: same shape and dtype as ``data``, or None before the first
-    backward; overwritten (not accumulated) by the owning layer's backward.
+    Parameters
+    ----------
+    data : ndarray
+        The value; optimizers update it in place (they never rebind it).
+
+    Attributes
+    ----------
+    data : ndarray
+    grad : ndarray or None
+        Same shape and dtype as ``data``, or None before the first backward;
+        overwritten (not accumulated) by the owning layer's backward.
     """
 
     __slots__ = ("data", "grad")
@@ -40,14 +47,17 @@ class Parameter:
 
     @property
     def shape(self):
+        """The shape of ``data``."""
         return self.data.shape
 
     @property
     def dtype(self):
+        """The dtype of ``data``."""
         return self.data.dtype
 
     @property
     def size(self):
+        """The number of elements of ``data``."""
         return self.data.size
 
     def __repr__(self):
@@ -55,8 +65,19 @@ class Parameter:
 
 
 def grad_buffer(parameter):
-    """``parameter.grad``, (re)allocated when missing or of the wrong shape or
-    dtype, for a backward that writes its gradient with ``out=``."""
+    """``parameter.grad``, ready for a backward that writes the gradient with ``out=``.
+
+    It is (re)allocated when missing or of the wrong shape or dtype.
+
+    Parameters
+    ----------
+    parameter : Parameter
+
+    Returns
+    -------
+    ndarray
+        ``parameter.grad``, shaped and typed as ``parameter.data``.
+    """
     grad = parameter.grad
     if grad is None or grad.shape != parameter.data.shape or grad.dtype != parameter.data.dtype:
         grad = parameter.grad = np.empty_like(parameter.data)
@@ -66,11 +87,6 @@ def grad_buffer(parameter):
 class Layer:
     """Base of every layer and container.
 
-    Attributes: ``name`` (str or None), ``backend`` ("fast" or "reference": the
-    :mod:`cnnfast.functional` backend used), ``built``, ``dtype`` (of the
-    parameters: float32 unless changed with :meth:`astype`) and, once built,
-    ``input_shape`` (batch-free).
-
     Assigning a :class:`Parameter` or a :class:`Layer` to an attribute
     registers it under the attribute's name, as in ``torch.nn.Module``;
     buffers are registered with :meth:`register_buffer`.
@@ -79,13 +95,31 @@ class Layer:
     output for the backward (ReLU, Tanh, ...), so an output of a training
     forward must not be modified in place before the backward.
 
+    Parameters
+    ----------
+    name : str, optional
+
+    Attributes
+    ----------
+    name : str or None
+    backend : {"fast", "reference"}
+        The :mod:`cnnfast.functional` backend used.
+    built : bool
+    dtype : numpy.dtype
+        Of the parameters: float32 unless changed with :meth:`astype`.
+    input_shape : tuple of int or None
+        Batch-free, once built.
+
+    Notes
+    -----
     Subclass hooks: ``_build(input_shape, rng)`` creates the parameters;
     ``_forward(x, training)`` computes y and, only when training, stores what
     the backward needs in ``self._cache``; ``_backward(grad_y)`` returns
     grad_x and sets every own parameter's ``grad``; ``output_shape``.
     Class attributes: ``_input_ndim`` (allowed batch-free ndims, None = any),
-    ``_min_input_ndim`` (fewest batch-free dims), ``_fixed_axes`` (batch-free axes that must keep their built size) and
-    ``_owns_parameters`` (x.dtype must equal the parameter dtype).
+    ``_min_input_ndim`` (fewest batch-free dims), ``_fixed_axes`` (batch-free
+    axes that must keep their built size) and ``_owns_parameters`` (x.dtype
+    must equal the parameter dtype).
     """
 
     backend = "fast"
@@ -125,7 +159,13 @@ class Layer:
         object.__setattr__(self, name, value)
 
     def register_buffer(self, name, array):
-        """Store ``array`` as the buffer ``name`` (saved in state_dict, not trained)."""
+        """Store ``array`` as the buffer ``name`` (saved in state_dict, not trained).
+
+        Parameters
+        ----------
+        name : str
+        array : ndarray
+        """
         if not isinstance(array, np.ndarray):
             raise TypeError(f"buffer {name!r} must be a NumPy array, got {type(array).__name__}")
         if name not in self._buffer_names:
@@ -133,7 +173,13 @@ class Layer:
         object.__setattr__(self, name, array)
 
     def named_children(self):
-        """[(name, child layer)] in registration order (containers override)."""
+        """The child layers.
+
+        Returns
+        -------
+        list of (str, Layer)
+            In registration order (containers override this).
+        """
         return list(self._children.items())
 
     # -------------------------------------------------------------- build/call
@@ -141,12 +187,17 @@ class Layer:
     def build(self, input_shape, rng=None):
         """Create the parameters for inputs shaped (N, *input_shape).
 
-        ``input_shape`` excludes the batch dimension, e.g. (1, 32, 32) or (120,).
-        ``rng``: np.random.Generator the initializers draw from (None ->
-        np.random.default_rng(0), an int -> np.random.default_rng(int)).
         Building again re-initialises the parameters.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            Without the batch dimension, e.g. (1, 32, 32) or (120,).
+        rng : numpy.random.Generator, int or None
+            What the initializers draw from: None is ``np.random.default_rng(0)``,
+            an int seeds a new Generator.
         """
-        input_shape = check.shape("input_shape", input_shape)
+        input_shape = check.batch_free_shape("input_shape", input_shape)
         self._check_ndim(input_shape, f"input_shape {input_shape} (batch dimension excluded)")
         self.output_shape(input_shape)  # refuses impossible shapes before any allocation
         self._build(input_shape, _generator(rng))
@@ -159,8 +210,21 @@ class Layer:
         """Create parameters and buffers; nothing to create by default."""
 
     def output_shape(self, input_shape):
-        """Batch-free output shape for a batch-free ``input_shape`` (pure shape
-        arithmetic; ValueError when the layer cannot take that shape)."""
+        """The batch-free output shape for a batch-free ``input_shape`` (pure shape arithmetic).
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+
+        Returns
+        -------
+        tuple of int
+
+        Raises
+        ------
+        ValueError
+            When the layer cannot take that shape.
+        """
         self._check_ndim(input_shape, f"input_shape {tuple(input_shape)} (batch dimension excluded)")
         return tuple(input_shape)
 
@@ -169,11 +233,18 @@ class Layer:
         return self.forward(x, training)
 
     def forward(self, x, training=False):
-        """y = layer(x).  x (N, *input_shape) -> y (N, *output_shape).
+        """Compute ``y = layer(x)``, building the layer on its first input.
 
-        Builds the layer on its first input.  When ``training`` is true the
-        layer keeps what :meth:`backward` needs (and training-only behaviour
-        such as dropout and batch statistics is on); otherwise nothing is kept.
+        Parameters
+        ----------
+        x : ndarray, shape (N, *input_shape), float32 or float64
+        training : bool
+            Keep what :meth:`backward` needs (and turn on training-only behaviour
+            such as dropout and batch statistics); otherwise nothing is kept.
+
+        Returns
+        -------
+        y : ndarray, shape (N, *output_shape)
         """
         training = bool(training)
         self._check_input(x)
@@ -187,13 +258,22 @@ class Layer:
         return y
 
     def backward(self, grad_y, input_grad=True):
-        """grad_x = dLoss/dx for grad_y = dLoss/dy of the last forward(x, training=True).
+        """The input gradient for ``grad_y = dLoss/dy`` of the last ``forward(x, training=True)``.
 
-        grad_y has the shape and dtype of that forward's output; sets ``grad``
-        of every parameter of this layer (and of its children).  With
-        ``input_grad=False`` (the first layer of a model: its input is data)
-        only the parameter gradients are set and None is returned; layers that
-        can skip the input-gradient work do.
+        Sets ``grad`` of every parameter of this layer (and of its children).
+
+        Parameters
+        ----------
+        grad_y : ndarray
+            The shape and dtype of that forward's output.
+        input_grad : bool
+            False (the first layer of a model: its input is data) sets only the
+            parameter gradients and returns None; layers that can skip the
+            input-gradient work do.
+
+        Returns
+        -------
+        grad_x : ndarray, shape of x, or None
         """
         spec = self._grad_y_spec
         if spec is None:
@@ -260,7 +340,17 @@ class Layer:
     # ----------------------------------------------------- parameters and state
 
     def named_parameters(self, prefix=""):
-        """[(torch-style name, Parameter)], own parameters first, then children's."""
+        """The parameters with their torch-style names, own first, then the children's.
+
+        Parameters
+        ----------
+        prefix : str
+            Put before every name.
+
+        Returns
+        -------
+        list of (str, Parameter)
+        """
         result = [(prefix + name, p) for name, p in self._parameters.items()]
         for child_name, child in self.named_children():
             result.extend(child.named_parameters(f"{prefix}{child_name}."))
@@ -271,15 +361,23 @@ class Layer:
         return [p for _, p in self.named_parameters()]
 
     def named_buffers(self, prefix=""):
-        """[(torch-style name, array)] of the buffers (e.g. BatchNorm running statistics)."""
+        """The buffers (e.g. BatchNorm running statistics) with their torch-style names.
+
+        Parameters
+        ----------
+        prefix : str
+
+        Returns
+        -------
+        list of (str, ndarray)
+        """
         result = [(prefix + name, getattr(self, name)) for name in self._buffer_names]
         for child_name, child in self.named_children():
             result.extend(child.named_buffers(f"{prefix}{child_name}."))
         return result
 
     def _named_state(self, prefix=""):
-        """[(name, array)] in torch's state_dict order: per layer, parameters
-        then buffers, then each child's."""
+        """``[(name, array)]`` in torch's state_dict order: per layer, parameters, buffers, then each child's."""
         result = [(prefix + name, p.data) for name, p in self._parameters.items()]
         result.extend((prefix + name, getattr(self, name)) for name in self._buffer_names)
         for child_name, child in self.named_children():
@@ -287,25 +385,53 @@ class Layer:
         return result
 
     def state_dict(self):
-        """{name: copy of array}: parameters and buffers with torch.nn's names and layouts."""
+        """Parameters and buffers with torch.nn's names and layouts.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Copies, in torch's order: per layer, parameters then buffers, then each child's.
+        """
         return {name: array.copy() for name, array in self._named_state()}
 
     def load_state_dict(self, state, strict=True):
-        """Copy ``state`` ({name: array}) into the existing parameters and buffers.
+        """Copy ``state`` into the existing parameters and buffers.
 
-        Everything is checked before anything is copied: a shape mismatch is
-        a ValueError naming the key and both shapes; with ``strict``, missing
-        or unexpected keys are a ValueError listing them.
+        Everything is checked before anything is copied.
+
+        Parameters
+        ----------
+        state : dict of str to array
+            Arrays (or torch tensors) with :meth:`state_dict`'s names.
+        strict : bool
+            Refuse missing and unexpected keys.
+
+        Raises
+        ------
+        ValueError
+            A shape mismatch (naming the key and both shapes), or with ``strict``
+            missing or unexpected keys (listing them).
+        TypeError
+            A dtype that cannot be cast to the parameter's.
+        """
+        self._load_state(state, strict, "state_dict")
+
+    def _load_state(self, state, strict, source):
+        """:meth:`load_state_dict` with ``source`` (say, a file name) named in the errors.
+
+        The one routine that matches a state dict against this layer's: the
+        model's ``set_weights``, ``load_weights`` and ``load_model`` go through it too.
         """
         if not hasattr(state, "items"):
             raise TypeError(f"state must be a dict of arrays, got {type(state).__name__}")
         targets = dict(self._named_state())
+        owner = self._label()
         if strict:
             missing = [k for k in targets if k not in state]
             unexpected = [k for k in state if k not in targets]
             if missing or unexpected:
-                hint = "" if self.built else " (the layer is not built yet: build it or call it on an input first)"
-                raise ValueError(f"{self._label()}: state_dict mismatch{hint}; missing keys {missing}, "
+                hint = "" if self.built else " (it is not built yet: build it or call it on an input first)"
+                raise ValueError(f"{source} does not match {owner}{hint}: missing keys {missing}, "
                                  f"unexpected keys {unexpected}")
         pending = []
         for key, target in targets.items():
@@ -316,17 +442,29 @@ class Layer:
                 value = value.detach().cpu().numpy()
             value = np.asarray(value)
             if value.shape != target.shape:
-                raise ValueError(f"{self._label()}: {key!r} expects shape {target.shape}, got {value.shape}")
+                raise ValueError(f"{source} does not match {owner}: {key!r} has shape {value.shape} there, "
+                                 f"{owner}'s has shape {target.shape}")
             if not np.can_cast(value.dtype, target.dtype, casting="same_kind"):
-                raise TypeError(f"{self._label()}: {key!r} expects dtype {target.dtype}, got {value.dtype}")
+                raise TypeError(f"{source}: {key!r} has dtype {value.dtype}, {owner}'s {key!r} has dtype "
+                                f"{target.dtype}")
             pending.append((target, value))
         for target, value in pending:
             np.copyto(target, value, casting="same_kind")
 
     def astype(self, dtype):
-        """Convert parameters and float buffers (and children) to ``dtype``
-        (float32 or float64) in place; layers not yet built are built in it.
-        Gradients and cached activations are dropped.  Returns self."""
+        """Convert parameters and float buffers (and children) to ``dtype``, in place.
+
+        Layers not yet built are built in it.  Gradients and cached activations are dropped.
+
+        Parameters
+        ----------
+        dtype : {"float32", "float64"} or numpy dtype
+
+        Returns
+        -------
+        Layer
+            self.
+        """
         dtype = check.float_dtype(dtype)
         self.dtype = dtype
         for p in self._parameters.values():
@@ -343,10 +481,18 @@ class Layer:
         return self
 
     def set_backend(self, backend):
-        """Use ``backend`` ("fast" or "reference") here and in every child.  Returns self."""
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        self.backend = backend
+        """Use ``backend`` here and in every child.
+
+        Parameters
+        ----------
+        backend : {"fast", "reference"}
+
+        Returns
+        -------
+        Layer
+            self.
+        """
+        self.backend = check.one_of("backend", backend, BACKENDS)
         for _, child in self.named_children():
             child.set_backend(backend)
         return self
@@ -354,12 +500,21 @@ class Layer:
     # ------------------------------------------------------------------ config
 
     def get_config(self):
-        """JSON-able constructor keyword arguments (not the weights)."""
+        """The constructor's keyword arguments, JSON-able (not the weights)."""
         return {"name": self.name}
 
     @classmethod
     def from_config(cls, config):
-        """A new, unbuilt layer from :meth:`get_config`'s dict."""
+        """A new, unbuilt layer from :meth:`get_config`'s dict.
+
+        Parameters
+        ----------
+        config : dict
+
+        Returns
+        -------
+        Layer
+        """
         if not isinstance(config, dict):
             raise TypeError(f"{cls.__name__}.from_config expects a dict, got {type(config).__name__}")
         return cls(**config)
@@ -371,6 +526,13 @@ class Layer:
             return f"{type(self).__name__}(name={self.name!r})"
         args = ", ".join(f"{k}={v!r}" for k, v in config.items() if k != "name" or v is not None)
         return f"{type(self).__name__}({args})"
+
+
+def checked_layer(value, what):
+    """``value`` when it is a :class:`Layer`, else TypeError naming ``what``."""
+    if not isinstance(value, Layer):
+        raise TypeError(f"{what} must be a cnnfast.layers.Layer, got {type(value).__name__}")
+    return value
 
 
 def _generator(rng):
@@ -391,8 +553,22 @@ _REGISTRY: dict[str, type] = {}
 def register(cls=None, *, name=None):
     """Make a Layer subclass known to :func:`deserialize` (usable as a decorator).
 
-    Registered under ``name`` (default: the class name); registering a
-    different class under a taken name is a ValueError.
+    Parameters
+    ----------
+    cls : type, optional
+        The class (``@register``); omitted with ``@register(name=...)``.
+    name : str, optional
+        The name it is registered and serialized under (default: the class name).
+
+    Returns
+    -------
+    type or callable
+        The class, or the decorator.
+
+    Raises
+    ------
+    ValueError
+        When a different class is registered under that name already.
     """
     def add(layer_class):
         if not (isinstance(layer_class, type) and issubclass(layer_class, Layer)):
@@ -415,14 +591,39 @@ def _registered_name(layer_class):
 
 
 def serialize(layer):
-    """{"class": registered class name, "config": layer.get_config()} (JSON-able)."""
+    """A layer's class and config, JSON-able.
+
+    Parameters
+    ----------
+    layer : Layer
+        Of a registered class.
+
+    Returns
+    -------
+    dict
+        ``{"class": registered class name, "config": layer.get_config()}``.
+    """
     if not isinstance(layer, Layer):
         raise TypeError(f"serialize expects a Layer, got {type(layer).__name__}")
     return {"class": _registered_name(type(layer)), "config": layer.get_config()}
 
 
 def deserialize(spec):
-    """A new, unbuilt layer from :func:`serialize`'s dict; unknown class -> ValueError."""
+    """A new, unbuilt layer from :func:`serialize`'s dict.
+
+    Parameters
+    ----------
+    spec : dict
+
+    Returns
+    -------
+    Layer
+
+    Raises
+    ------
+    ValueError
+        An unknown class.
+    """
     if not isinstance(spec, dict) or "class" not in spec:
         raise ValueError(f"deserialize expects a dict with keys 'class' and 'config', got {spec!r}")
     layer_class = _REGISTRY.get(spec["class"])

@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _checks as check
+from .. import _geometry
 from .. import functional as F
-from . import _validation as check
 from . import initializers
 from .base import Layer, Parameter, register
 
 __all__ = ["Conv2D", "Conv2DTranspose"]
-
-
-def _same_padding(kernel, dilation):
-    """(before, extra) per axis for "same" padding: before = total // 2 on both
-    sides plus ``extra`` (0 or 1) on the bottom/right, as torch pads."""
-    before, extra = [], []
-    for k, d in zip(kernel, dilation):
-        total = d * (k - 1)
-        before.append(total // 2)
-        extra.append(total - 2 * (total // 2))
-    return tuple(before), tuple(extra)
 
 
 class _ConvBase(Layer):
@@ -41,12 +31,7 @@ class _ConvBase(Layer):
         if self.filters % self.groups:
             raise ValueError(f"groups={self.groups} must divide filters={self.filters}")
         self.use_bias = check.boolean("use_bias", use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        self._kernel_init = initializers.get(kernel_initializer)
-        self._bias_init = initializers.get(bias_initializer)
-        self.weight = None
-        self.bias = None
+        initializers.attach(self, kernel_initializer, bias_initializer)
 
     def _channels(self, input_shape):
         channels = input_shape[0]
@@ -70,6 +55,7 @@ class _ConvBase(Layer):
             self.bias.grad = grad_b
 
     def get_config(self):
+        """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
         return {
             "filters": self.filters,
             "kernel_size": list(self.kernel_size),
@@ -78,8 +64,7 @@ class _ConvBase(Layer):
             "dilation": list(self.dilation),
             "groups": self.groups,
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.config_value("kernel_initializer", self.kernel_initializer),
-            "bias_initializer": initializers.config_value("bias_initializer", self.bias_initializer),
+            **initializers.config(self),
             "name": self.name,
         }
 
@@ -88,13 +73,28 @@ class _ConvBase(Layer):
 class Conv2D(_ConvBase):
     """2-D convolution (cross-correlation, as torch.nn.Conv2d).
 
-    x (N, C, H, W) -> y (N, filters, Ho, Wo),
-    Ho = (H + pad_top + pad_bottom - dilation * (kh - 1) - 1) // stride + 1.
-    Parameters: ``weight`` (filters, C // groups, kh, kw), ``bias`` (filters,).
-    ``padding``: an int or (ph, pw) pair (both sides), "valid" (= 0) or
-    "same" (Ho = H, Wo = W; stride 1 only, as in torch; for an even kernel
-    the extra row/column goes to the bottom/right, as in torch).
+    x (N, C, H, W) -> y (N, filters, Ho, Wo) with
+    ``Ho = (H + pad_top + pad_bottom - dilation * (kh - 1) - 1) // stride + 1``;
     C is inferred from the first input.
+
+    Parameters
+    ----------
+    filters : int
+    kernel_size, stride, dilation : int or (int, int)
+    padding : int, (int, int), "valid" or "same"
+        Both sides; "valid" is 0; "same" keeps H and W (stride 1 only, and for
+        an even kernel the extra row/column goes to the bottom/right, as in torch).
+    groups : int
+        Divides C and ``filters``.
+    use_bias : bool
+    kernel_initializer, bias_initializer : str or callable
+        Names from :mod:`cnnfast.layers.initializers` (callables cannot be serialized).
+    name : str, optional
+
+    Attributes
+    ----------
+    weight : Parameter, shape (filters, C // groups, kh, kw)
+    bias : Parameter, shape (filters,), or None
     """
 
     def __init__(self, filters, kernel_size, stride=1, padding=0, dilation=1, groups=1, use_bias=True,
@@ -108,7 +108,7 @@ class Conv2D(_ConvBase):
                 raise ValueError(f"padding='same' needs stride 1 (as in torch), got stride {stride!r}")
         self.padding = padding if isinstance(padding, str) else check.pair("padding", padding, 0)
         if padding == "same":
-            self._pad, self._extra = _same_padding(self.kernel_size, self.dilation)
+            self._pad, self._extra = _geometry.same_padding(self.kernel_size, self.dilation)
         else:
             self._pad, self._extra = ((0, 0) if padding == "valid" else self.padding), (0, 0)
 
@@ -116,13 +116,12 @@ class Conv2D(_ConvBase):
         """(C, H, W) -> (filters, Ho, Wo)."""
         self._check_ndim(input_shape, f"input_shape {tuple(input_shape)} (batch dimension excluded)")
         self._channels(input_shape)
-        out = []
-        for axis, kind in ((0, "height"), (1, "width")):
-            span = self.dilation[axis] * (self.kernel_size[axis] - 1) + 1
-            pad_total = 2 * self._pad[axis] + self._extra[axis]
-            out.append(check.window_output(kind, input_shape[1 + axis], span, self.stride[axis], pad_total,
-                                           input_shape, f"{self._label()} kernel {self.kernel_size}"))
-        return (self.filters, out[0], out[1])
+        return (self.filters, *(
+            _geometry.output_size(input_shape[1 + axis], self.kernel_size[axis], self.stride[axis],
+                                  (self._pad[axis], self._pad[axis] + self._extra[axis]), self.dilation[axis],
+                                  axis=kind, what=f"{self._label()} kernel {self.kernel_size}",
+                                  input_shape=input_shape)
+            for axis, kind in enumerate(("height", "width"))))
 
     def _build(self, input_shape, rng):
         channels = self._channels(input_shape)
@@ -158,11 +157,22 @@ class Conv2D(_ConvBase):
 class Conv2DTranspose(_ConvBase):
     """2-D transposed convolution (torch.nn.ConvTranspose2d): the adjoint of Conv2D.
 
-    x (N, C, H, W) -> y (N, filters, Ho, Wo),
-    Ho = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1.
-    Parameters: ``weight`` (C, filters // groups, kh, kw), ``bias`` (filters,).
-    ``padding``: an int, a (ph, pw) pair or "valid" (= 0); ``output_padding``
-    must be smaller than stride or dilation.  C is inferred from the first input.
+    x (N, C, H, W) -> y (N, filters, Ho, Wo) with
+    ``Ho = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1``;
+    C is inferred from the first input.
+
+    Parameters
+    ----------
+    padding : int, (int, int) or "valid"
+    output_padding : int or (int, int)
+        Smaller than the stride or the dilation.
+    filters, kernel_size, stride, dilation, groups, use_bias, kernel_initializer, bias_initializer, name
+        As for :class:`Conv2D`.
+
+    Attributes
+    ----------
+    weight : Parameter, shape (C, filters // groups, kh, kw)
+    bias : Parameter, shape (filters,), or None
     """
 
     def __init__(self, filters, kernel_size, stride=1, padding=0, output_padding=0, dilation=1, groups=1,
@@ -174,24 +184,18 @@ class Conv2DTranspose(_ConvBase):
         self.padding = padding if isinstance(padding, str) else check.pair("padding", padding, 0)
         self._pad = (0, 0) if padding == "valid" else self.padding
         self.output_padding = check.pair("output_padding", output_padding, 0)
-        for axis in range(2):
-            if self.output_padding[axis] >= max(self.stride[axis], self.dilation[axis]):
-                raise ValueError(f"output_padding {self.output_padding} must be smaller than stride "
-                                 f"{self.stride} or dilation {self.dilation}")
+        _geometry.check_output_padding(self.output_padding, self.stride, self.dilation)
 
     def output_shape(self, input_shape):
         """(C, H, W) -> (filters, Ho, Wo)."""
         self._check_ndim(input_shape, f"input_shape {tuple(input_shape)} (batch dimension excluded)")
         self._channels(input_shape)
-        out = []
-        for axis in range(2):
-            size = ((input_shape[1 + axis] - 1) * self.stride[axis] - 2 * self._pad[axis]
-                    + self.dilation[axis] * (self.kernel_size[axis] - 1) + self.output_padding[axis] + 1)
-            if size < 1:
-                raise ValueError(f"{self._label()}: padding {self._pad} leaves no output for input shape "
-                                 f"{tuple(input_shape)} and kernel {self.kernel_size}")
-            out.append(size)
-        return (self.filters, out[0], out[1])
+        where = f"for input shape {tuple(input_shape)} and kernel {self.kernel_size}"
+        return (self.filters, *(
+            _geometry.transposed_output_size(input_shape[1 + axis], self.kernel_size[axis], self.stride[axis],
+                                             self._pad[axis], self.dilation[axis], self.output_padding[axis],
+                                             what=f"{self._label()}: padding {self._pad}", where=where)
+            for axis in range(2)))
 
     def _build(self, input_shape, rng):
         channels = self._channels(input_shape)
@@ -212,6 +216,7 @@ class Conv2DTranspose(_ConvBase):
         return grad_x
 
     def get_config(self):
+        """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
         config = super().get_config()
         config["output_padding"] = list(self.output_padding)
         return config

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
+from .. import _checks as check
 from .. import functional as F
-from . import _validation as check
 from . import initializers
 from .base import Layer, Parameter, register
 
@@ -14,10 +14,20 @@ __all__ = ["Dense", "Flatten", "Dropout"]
 
 @register
 class Dense(Layer):
-    """Fully connected layer (torch.nn.Linear): y = x @ weight.T + bias.
+    """Fully connected layer (torch.nn.Linear): ``y = x @ weight.T + bias``.
 
-    x (N, in_features) -> y (N, units).  Parameters: ``weight`` (units,
-    in_features), ``bias`` (units,).  in_features is inferred from the first input.
+    x (N, in_features) -> y (N, units); in_features is inferred from the first input.
+
+    Parameters
+    ----------
+    units : int
+    use_bias, kernel_initializer, bias_initializer, name
+        As for :class:`~cnnfast.layers.Conv2D`.
+
+    Attributes
+    ----------
+    weight : Parameter, shape (units, in_features)
+    bias : Parameter, shape (units,), or None
     """
 
     _input_ndim = 1
@@ -29,12 +39,7 @@ class Dense(Layer):
         super().__init__(name)
         self.units = check.positive_int("units", units)
         self.use_bias = check.boolean("use_bias", use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        self._kernel_init = initializers.get(kernel_initializer)
-        self._bias_init = initializers.get(bias_initializer)
-        self.weight = None
-        self.bias = None
+        initializers.attach(self, kernel_initializer, bias_initializer)
 
     def output_shape(self, input_shape):
         """(in_features,) -> (units,)."""
@@ -65,20 +70,24 @@ class Dense(Layer):
         return grad_x
 
     def get_config(self):
+        """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
         return {
             "units": self.units,
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.config_value("kernel_initializer", self.kernel_initializer),
-            "bias_initializer": initializers.config_value("bias_initializer", self.bias_initializer),
+            **initializers.config(self),
             "name": self.name,
         }
 
 
 @register
 class Flatten(Layer):
-    """x (N, d1, d2, ...) -> y (N, d1 * d2 * ...), C order (torch.nn.Flatten()).
+    """Flatten all but the batch axis, in C order (torch.nn.Flatten()).
 
-    A view of x when x is contiguous.
+    x (N, d1, d2, ...) -> y (N, d1 * d2 * ...), a view of x when x is contiguous.
+
+    Parameters
+    ----------
+    name : str, optional
     """
 
     def output_shape(self, input_shape):
@@ -97,17 +106,22 @@ class Flatten(Layer):
 
 @register
 class Dropout(Layer):
-    """Inverted dropout (torch.nn.Dropout): in training each element is zeroed
-    with probability ``rate`` and the others are scaled by 1 / (1 - rate);
-    at inference it is the identity (y is x itself).
+    """Inverted dropout (torch.nn.Dropout).
 
-    x (N, ...) -> y of the same shape.  The masks are drawn from the rng given
-    to build, so a seeded model drops the same elements run after run.
+    In training each element is zeroed with probability ``rate`` and the others
+    are scaled by 1 / (1 - rate); at inference it is the identity (y is x
+    itself).  x (N, ...) -> y of the same shape.  The masks are drawn from the
+    rng given to build, so a seeded model drops the same elements run after run.
+
+    Parameters
+    ----------
+    rate : float in [0, 1)
+    name : str, optional
     """
 
     def __init__(self, rate, name=None):
         super().__init__(name)
-        rate = check.real("rate", rate)
+        rate = check.finite("rate", rate)
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"rate must be in [0, 1), got {rate!r}")
         self.rate = rate
@@ -131,4 +145,5 @@ class Dropout(Layer):
         return grad_y if mask is None else grad_y * mask
 
     def get_config(self):
+        """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
         return {"rate": self.rate, "name": self.name}

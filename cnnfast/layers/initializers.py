@@ -7,6 +7,10 @@ from the same weights (up to rounding).  Fans follow torch's
 ``_calculate_fan_in_and_fan_out``: for a weight (out, in, *kernel),
 fan_in = in * prod(kernel) and fan_out = out * prod(kernel).  Biases are
 initialised with the fans of their layer's weight.
+
+Every initializer takes ``(shape, rng, dtype, fan_in, fan_out)``: the array's
+shape, the ``numpy.random.Generator`` to draw from, the dtype, and the fans
+of the layer's weight (:func:`fans`); it returns an ndarray of that shape and dtype.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ import math
 
 import numpy as np
 
-__all__ = ["fans", "get", "torch_default", "he_uniform", "he_normal", "glorot_uniform", "glorot_normal",
-           "zeros", "ones", "NAMES"]
+__all__ = ["fans", "get", "attach", "config", "torch_default", "he_uniform", "he_normal", "glorot_uniform",
+           "glorot_normal", "zeros", "ones", "NAMES"]
 
 
 def fans(weight_shape):
@@ -24,6 +28,14 @@ def fans(weight_shape):
 
     For Conv2DTranspose's (in, out/groups, kh, kw) torch uses the same rule,
     so its fan_in is out/groups * kh * kw.
+
+    Parameters
+    ----------
+    weight_shape : tuple of int
+
+    Returns
+    -------
+    (int, int)
     """
     if len(weight_shape) < 2:
         raise ValueError(f"fans need a weight of at least 2 dimensions, got shape {tuple(weight_shape)}")
@@ -40,39 +52,61 @@ def _normal(shape, rng, dtype, std):
 
 
 def torch_default(shape, rng, dtype, fan_in, fan_out):
-    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): torch's kaiming_uniform(a=sqrt(5))
-    for Conv/Linear weights and its default bias initialisation."""
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)), torch's default for Conv/Linear weights and biases.
+
+    It is torch's ``kaiming_uniform(a=sqrt(5))``.
+
+    Arguments and result: the initializer protocol (see the module docstring).
+    """
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
     return _uniform(shape, rng, dtype, bound)
 
 
 def he_uniform(shape, rng, dtype, fan_in, fan_out):
-    """U(-sqrt(6/fan_in), sqrt(6/fan_in)) (torch kaiming_uniform_, ReLU gain)."""
+    """U(-sqrt(6/fan_in), sqrt(6/fan_in)) (torch kaiming_uniform_, ReLU gain).
+
+    Arguments and result: the initializer protocol (see the module docstring).
+    """
     return _uniform(shape, rng, dtype, math.sqrt(6.0 / fan_in))
 
 
 def he_normal(shape, rng, dtype, fan_in, fan_out):
-    """N(0, 2/fan_in) (torch kaiming_normal_, ReLU gain)."""
+    """N(0, 2/fan_in) (torch kaiming_normal_, ReLU gain).
+
+    Arguments and result: the initializer protocol (see the module docstring).
+    """
     return _normal(shape, rng, dtype, math.sqrt(2.0 / fan_in))
 
 
 def glorot_uniform(shape, rng, dtype, fan_in, fan_out):
-    """U(-sqrt(6/(fan_in+fan_out)), sqrt(6/(fan_in+fan_out))) (torch xavier_uniform_)."""
+    """U(-sqrt(6/(fan_in+fan_out)), sqrt(6/(fan_in+fan_out))) (torch xavier_uniform_).
+
+    Arguments and result: the initializer protocol (see the module docstring).
+    """
     return _uniform(shape, rng, dtype, math.sqrt(6.0 / (fan_in + fan_out)))
 
 
 def glorot_normal(shape, rng, dtype, fan_in, fan_out):
-    """N(0, 2/(fan_in+fan_out)) (torch xavier_normal_)."""
+    """N(0, 2/(fan_in+fan_out)) (torch xavier_normal_).
+
+    Arguments and result: the initializer protocol (see the module docstring).
+    """
     return _normal(shape, rng, dtype, math.sqrt(2.0 / (fan_in + fan_out)))
 
 
 def zeros(shape, rng, dtype, fan_in, fan_out):
-    """All zeros (draws nothing from rng)."""
+    """All zeros (draws nothing from rng).
+
+    Arguments and result: the initializer protocol (see the module docstring).
+    """
     return np.zeros(shape, dtype=dtype)
 
 
 def ones(shape, rng, dtype, fan_in, fan_out):
-    """All ones (draws nothing from rng)."""
+    """All ones (draws nothing from rng).
+
+    Arguments and result: the initializer protocol (see the module docstring).
+    """
     return np.ones(shape, dtype=dtype)
 
 
@@ -93,8 +127,17 @@ NAMES = tuple(_BY_NAME)
 
 
 def get(identifier):
-    """The initializer called ``identifier`` (one of NAMES), or ``identifier``
-    itself when it is a callable ``(shape, rng, dtype, fan_in, fan_out) -> array``."""
+    """An initializer by name, or a callable passed through.
+
+    Parameters
+    ----------
+    identifier : str or callable
+        One of :data:`NAMES`, or a callable following the initializer protocol.
+
+    Returns
+    -------
+    callable
+    """
     if callable(identifier):
         return identifier
     if isinstance(identifier, str) and identifier in _BY_NAME:
@@ -107,3 +150,24 @@ def config_value(name, identifier):
     if isinstance(identifier, str):
         return identifier
     raise TypeError(f"{name}={identifier!r} is a callable: only initializer names can be serialized")
+
+
+def attach(layer, kernel_initializer, bias_initializer):
+    """Give a layer with a ``weight`` and a ``bias`` its two initializers.
+
+    Sets ``kernel_initializer`` and ``bias_initializer`` (as given, for the
+    config), the resolved callables ``_kernel_init`` and ``_bias_init``, and
+    ``weight = bias = None`` until the layer is built.
+    """
+    layer.kernel_initializer = kernel_initializer
+    layer.bias_initializer = bias_initializer
+    layer._kernel_init = get(kernel_initializer)
+    layer._bias_init = get(bias_initializer)
+    layer.weight = None
+    layer.bias = None
+
+
+def config(layer):
+    """The ``kernel_initializer`` and ``bias_initializer`` entries of ``layer``'s config."""
+    return {"kernel_initializer": config_value("kernel_initializer", layer.kernel_initializer),
+            "bias_initializer": config_value("bias_initializer", layer.bias_initializer)}

@@ -4,40 +4,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _checks as check
 from .. import functional as F
-from . import _validation as check
 from .base import Layer, Parameter, grad_buffer, register
 
 __all__ = ["BatchNorm1D", "BatchNorm2D"]
 
 
 class _BatchNorm(Layer):
-    """Normalise each channel (axis 1) over the batch and the spatial axes.
-
-    Training: y = (x - mean) / sqrt(var + eps) * weight + bias with the batch
-    mean and the biased batch variance; the running statistics become
-    (1 - momentum) * running + momentum * batch, running_var taking the
-    unbiased variance, and num_batches_tracked grows by one.
-    Inference: the running statistics replace the batch ones.
-    ``freeze_statistics=True`` normalises with the running statistics also
-    when training (and leaves them unchanged), like a torch BatchNorm in
-    eval() mode inside a graph that is differentiated: its backward is then
-    the affine map y = x * scale + shift.
-
-    Parameters ``weight`` (C,) = 1, ``bias`` (C,) = 0; buffers
-    ``running_mean`` (C,) = 0, ``running_var`` (C,) = 1 and
-    ``num_batches_tracked`` (int64, shape ()) = 0 — torch's names and layouts.
-    """
+    """Normalise each channel (axis 1) over the batch and the spatial axes (see BatchNorm1D/2D)."""
 
     _fixed_axes = (0,)
     _owns_parameters = True
 
     def __init__(self, momentum=0.1, eps=1e-5, freeze_statistics=False, name=None):
         super().__init__(name)
-        self.momentum = check.real("momentum", momentum)
+        self.momentum = check.finite("momentum", momentum)
         if not 0.0 <= self.momentum <= 1.0:
             raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
-        self.eps = check.real("eps", eps)
+        self.eps = check.finite("eps", eps)
         if self.eps <= 0.0:
             raise ValueError(f"eps must be > 0, got {eps!r}")
         self.freeze_statistics = check.boolean("freeze_statistics", freeze_statistics)
@@ -90,7 +75,7 @@ class _BatchNorm(Layer):
         return y
 
     def _update_running_statistics(self, mean, var, count):
-        """running = (1 - momentum) * running + momentum * batch (the variance unbiased)."""
+        """Update the running statistics: ``(1 - momentum) * running + momentum * batch`` (the variance unbiased)."""
         momentum = self.momentum
         self.running_mean *= 1.0 - momentum
         self.running_mean += momentum * mean
@@ -99,8 +84,10 @@ class _BatchNorm(Layer):
         np.add(self.num_batches_tracked, 1, out=self.num_batches_tracked)
 
     def _forward_batch_stats_fast(self, x, count):
-        """The training forward in one kernel (three passes over x, every thread);
-        its backward recomputes x_hat from x, mean and inv_std."""
+        """The training forward in one kernel (three passes over x, every thread).
+
+        The backward recomputes x_hat from x, mean and inv_std.
+        """
         y, mean, var, inv_std = F.batch_norm_train(x, self.weight.data, self.bias.data, self.eps)
         self._update_running_statistics(mean, var, count)
         self._cache = ("batch_fast", x, (mean, inv_std))
@@ -137,22 +124,57 @@ class _BatchNorm(Layer):
         return grad_x
 
     def get_config(self):
+        """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
         return {"momentum": self.momentum, "eps": self.eps, "freeze_statistics": self.freeze_statistics,
                 "name": self.name}
 
 
 @register
 class BatchNorm1D(_BatchNorm):
-    """torch.nn.BatchNorm1d: x (N, C) or (N, C, L) -> y, same shape; statistics
-    per channel over N (and L).  C is inferred from the first input."""
+    """Batch normalisation as torch.nn.BatchNorm1d.
+
+    x (N, C) or (N, C, L) -> y, same shape; statistics per channel over N (and L).
+    C is inferred from the first input.  Parameters, attributes and notes as :class:`BatchNorm2D`'s.
+    """
 
     _input_ndim = (1, 2)
 
 
 @register
 class BatchNorm2D(_BatchNorm):
-    """torch.nn.BatchNorm2d: x (N, C, H, W) -> y, same shape; statistics per
-    channel over N, H and W.  C is inferred from the first input."""
+    """Batch normalisation as torch.nn.BatchNorm2d.
+
+    x (N, C, H, W) -> y, same shape; statistics per channel over N, H and W.
+    C is inferred from the first input.
+
+    Parameters
+    ----------
+    momentum : float in [0, 1]
+        Weight of the batch statistics in the running ones.
+    eps : float > 0
+        Added to the variance.
+    freeze_statistics : bool
+        Normalise with the running statistics also when training (and leave
+        them unchanged), like a torch BatchNorm in eval() mode inside a graph
+        that is differentiated: its backward is then the affine map.
+    name : str, optional
+
+    Attributes
+    ----------
+    weight, bias : Parameter, shape (C,)
+        Initialised to 1 and 0.
+    running_mean, running_var : ndarray, shape (C,)
+        Buffers, initialised to 0 and 1.
+    num_batches_tracked : ndarray, shape (), int64
+        Buffer: the training batches seen (torch's names and layouts throughout).
+
+    Notes
+    -----
+    Training: ``y = (x - mean) / sqrt(var + eps) * weight + bias`` with the
+    batch mean and the biased batch variance; the running statistics become
+    ``(1 - momentum) * running + momentum * batch``, running_var taking the
+    unbiased variance.  Inference: the running statistics replace the batch ones.
+    """
 
     _input_ndim = 3
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _checks as check
+from .. import _geometry
 from .. import functional as F
-from . import _validation as check
 from . import initializers
 from .base import Layer, Parameter, grad_buffer, register
 
@@ -23,19 +24,19 @@ class _Pool2D(Layer):
         self.stride = self.pool_size if stride is None else check.pair("stride", stride, 1)
         self._stride_given = stride is not None
         self.padding = check.pair("padding", padding, 0)
-        for axis in range(2):
-            if 2 * self.padding[axis] > self.pool_size[axis]:
-                raise ValueError(f"padding {self.padding} must be at most half of pool_size {self.pool_size}")
+        _geometry.check_pool_padding(self.padding, self.pool_size, "pool_size")
 
     def output_shape(self, input_shape):
         """(C, H, W) -> (C, Ho, Wo), Ho = (H + 2 * padding - pool) // stride + 1."""
         self._check_ndim(input_shape, f"input_shape {tuple(input_shape)} (batch dimension excluded)")
-        out = [check.window_output(kind, input_shape[1 + axis], self.pool_size[axis], self.stride[axis],
-                                   2 * self.padding[axis], input_shape, f"{self._label()} pool {self.pool_size}")
-               for axis, kind in ((0, "height"), (1, "width"))]
-        return (input_shape[0], out[0], out[1])
+        return (input_shape[0], *(
+            _geometry.output_size(input_shape[1 + axis], self.pool_size[axis], self.stride[axis],
+                                  self.padding[axis], axis=kind, what=f"{self._label()} pool {self.pool_size}",
+                                  input_shape=input_shape)
+            for axis, kind in enumerate(("height", "width"))))
 
     def get_config(self):
+        """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
         return {"pool_size": list(self.pool_size),
                 "stride": list(self.stride) if self._stride_given else None,
                 "padding": list(self.padding),
@@ -44,9 +45,20 @@ class _Pool2D(Layer):
 
 @register
 class MaxPool2D(_Pool2D):
-    """Max pooling (torch.nn.MaxPool2d).  x (N, C, H, W) -> y (N, C, Ho, Wo),
-    Ho = (H + 2 * padding - pool) // stride + 1; stride defaults to pool_size.
-    Training keeps the argmax of each window for the backward."""
+    """Max pooling (torch.nn.MaxPool2d).
+
+    x (N, C, H, W) -> y (N, C, Ho, Wo), ``Ho = (H + 2 * padding - pool) // stride + 1``.
+    Training keeps the argmax of each window for the backward.
+
+    Parameters
+    ----------
+    pool_size : int or (int, int)
+    stride : int or (int, int), optional
+        Defaults to ``pool_size``.
+    padding : int or (int, int)
+        At most half the window.
+    name : str, optional
+    """
 
     def __init__(self, pool_size=2, stride=None, padding=0, name=None):
         super().__init__(pool_size, stride, padding, name)
@@ -64,10 +76,17 @@ class MaxPool2D(_Pool2D):
 
 @register
 class AvgPool2D(_Pool2D):
-    """Average pooling (torch.nn.AvgPool2d).  x (N, C, H, W) -> y (N, C, Ho, Wo).
+    """Average pooling (torch.nn.AvgPool2d).
 
-    The divisor is pool_h * pool_w when ``count_include_pad``, else the number
-    of non-padding elements in the window.
+    x (N, C, H, W) -> y (N, C, Ho, Wo), sizes as :class:`MaxPool2D`'s.
+
+    Parameters
+    ----------
+    count_include_pad : bool
+        The divisor is pool_h * pool_w when true, else the number of
+        non-padding elements in the window.
+    pool_size, stride, padding, name
+        As for :class:`MaxPool2D`.
     """
 
     def __init__(self, pool_size=2, stride=None, padding=0, count_include_pad=True, name=None):
@@ -86,6 +105,7 @@ class AvgPool2D(_Pool2D):
                                      self.count_include_pad, backend=self.backend)
 
     def get_config(self):
+        """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
         config = super().get_config()
         config["count_include_pad"] = self.count_include_pad
         return config
@@ -93,8 +113,14 @@ class AvgPool2D(_Pool2D):
 
 @register
 class GlobalAvgPool2D(Layer):
-    """Mean over each plane: x (N, C, H, W) -> y (N, C)
-    (torch: nn.AdaptiveAvgPool2d(1) followed by nn.Flatten())."""
+    """Mean over each plane: x (N, C, H, W) -> y (N, C).
+
+    torch: ``nn.AdaptiveAvgPool2d(1)`` followed by ``nn.Flatten()``.
+
+    Parameters
+    ----------
+    name : str, optional
+    """
 
     _input_ndim = 3
 
@@ -114,15 +140,24 @@ class GlobalAvgPool2D(Layer):
 
 @register
 class Subsampling2D(_Pool2D):
-    """LeNet-5's trainable subsampling (LeCun et al. 1998, layers S2 and S4):
-    the average of each pool_size window, times a trainable coefficient, plus
-    a trainable bias, one pair per feature map.
+    """LeNet-5's trainable subsampling (LeCun et al. 1998, layers S2 and S4).
 
-    x (N, C, H, W) -> y (N, C, H // 2, W // 2) for the default 2x2 window;
-    y[n, c] = weight[c] * avg_pool(x)[n, c] + bias[c].
-    Parameters: ``weight`` (C,), ``bias`` (C,); by default 1 and 0, so the
-    layer starts as plain average pooling.  The paper's squashing function
-    is a separate layer (ScaledTanh).
+    The average of each pool_size window, times a trainable coefficient, plus
+    a trainable bias, one pair per feature map:
+    ``y[n, c] = weight[c] * avg_pool(x)[n, c] + bias[c]``.  x (N, C, H, W) ->
+    y (N, C, H // 2, W // 2) for the default 2x2 window.  The paper's squashing
+    function is a separate layer (ScaledTanh).
+
+    Parameters
+    ----------
+    pool_size : int or (int, int)
+    kernel_initializer, bias_initializer : str or callable
+        By default "ones" and "zeros", so the layer starts as plain average pooling.
+    name : str, optional
+
+    Attributes
+    ----------
+    weight, bias : Parameter, shape (C,)
     """
 
     _fixed_axes = (0,)
@@ -130,12 +165,7 @@ class Subsampling2D(_Pool2D):
 
     def __init__(self, pool_size=2, kernel_initializer="ones", bias_initializer="zeros", name=None):
         super().__init__(pool_size, None, 0, name)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        self._kernel_init = initializers.get(kernel_initializer)
-        self._bias_init = initializers.get(bias_initializer)
-        self.weight = None
-        self.bias = None
+        initializers.attach(self, kernel_initializer, bias_initializer)
 
     def _build(self, input_shape, rng):
         channels = input_shape[0]
@@ -161,7 +191,5 @@ class Subsampling2D(_Pool2D):
                                      backend=self.backend)
 
     def get_config(self):
-        return {"pool_size": list(self.pool_size),
-                "kernel_initializer": initializers.config_value("kernel_initializer", self.kernel_initializer),
-                "bias_initializer": initializers.config_value("bias_initializer", self.bias_initializer),
-                "name": self.name}
+        """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
+        return {"pool_size": list(self.pool_size), **initializers.config(self), "name": self.name}

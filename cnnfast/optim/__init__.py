@@ -38,13 +38,31 @@ _BY_NAME = {"sgd": SGD, "adagrad": Adagrad, "adadelta": Adadelta, "rmsprop": RMS
 
 
 def get(name_or_instance, params=None, **kwargs) -> Optimizer:
-    """An optimizer from its name ("sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw"; any case).
+    """An optimizer from its name, class or instance.
 
-    ``get("sgd", params, lr=0.1, momentum=0.9)`` is ``SGD(params, lr=0.1, momentum=0.9)``;
-    SGD without ``lr`` gets 0.01 (Keras' default; torch requires it). An
-    :class:`Optimizer` instance is returned as it is (it already holds its
-    parameters, so ``kwargs`` are refused); an Optimizer subclass is called with
-    ``params`` and ``kwargs``. Unknown name -> ValueError listing the known ones.
+    Parameters
+    ----------
+    name_or_instance : str, Optimizer subclass or Optimizer
+        A name ("sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw"; any
+        case) or a subclass is built on ``params`` with ``kwargs``
+        (``get("sgd", params, lr=0.1, momentum=0.9)`` is ``SGD(params, lr=0.1,
+        momentum=0.9)``); SGD without ``lr`` gets 0.01 (Keras's default; torch
+        requires one).  An :class:`Optimizer` instance is returned as it is: it
+        already holds its parameters, so ``kwargs`` are refused.
+    params : iterable of parameters
+    **kwargs
+        For the constructor.
+
+    Returns
+    -------
+    Optimizer
+
+    Raises
+    ------
+    ValueError
+        An unknown name (listing the known ones).
+    TypeError
+        Anything else, or ``kwargs`` with an instance.
     """
     if isinstance(name_or_instance, Optimizer):
         if kwargs:

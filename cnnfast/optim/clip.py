@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from ._validate import checked_grad, nonnegative, parameter_list, real
+from .._checks import nonnegative, real
+from ._params import checked_grad, parameter_list
 
 __all__ = ["clip_grad_norm"]
 

@@ -24,7 +24,8 @@ import math
 import numpy as np
 
 from .. import functional as F
-from ._validate import checked_grad, nonnegative, parameter_list, real
+from .._checks import nonnegative, real
+from ._params import checked_grad, parameter_list
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW"]
 
@@ -68,7 +69,13 @@ class Optimizer:
         self._lr = nonnegative("learning rate", value)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Forget the gradients: ``p.grad = None`` (torch's default), or fill them with 0."""
+        """Forget the gradients.
+
+        Parameters
+        ----------
+        set_to_none : bool
+            ``p.grad = None`` (torch's default), or fill the gradients with 0.
+        """
         for p in self.params:
             if set_to_none:
                 p.grad = None
@@ -108,7 +115,13 @@ class Optimizer:
         return {"lr": self.lr}
 
     def state_dict(self) -> dict:
-        """``{"lr": float, "state": [per-parameter dict of step count and array copies]}``."""
+        """The learning rate and the per-parameter state.
+
+        Returns
+        -------
+        dict
+            ``{"lr": float, "state": [per-parameter dict of step count and array copies]}``.
+        """
         return {
             "lr": self.lr,
             "state": [{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()} for s in self.state],
@@ -117,9 +130,17 @@ class Optimizer:
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore ``lr`` and the per-parameter state saved by :meth:`state_dict`.
 
-        The parameter count and every array's shape must match (ValueError naming
-        the parameter, the expected and the given shape); arrays are copied in the
-        parameters' dtype.
+        Arrays are copied in the parameters' dtype.
+
+        Parameters
+        ----------
+        state_dict : dict
+
+        Raises
+        ------
+        ValueError
+            Another parameter count, or an array of another shape (naming the
+            parameter, the expected and the given shape).
         """
         states = state_dict["state"]
         if len(states) != len(self.params):
@@ -168,7 +189,7 @@ def _check_arrays_match(index: int, data: np.ndarray, state: dict, scratch: dict
 
 
 def _weight_decayed(data, grad, weight_decay: float, out):
-    """:math:`g + \\lambda\\theta` written into ``out`` (``grad`` itself when :math:`\\lambda = 0`)."""
+    r""":math:`g + \lambda\theta` written into ``out`` (``grad`` itself when :math:`\lambda = 0`)."""
     if weight_decay == 0.0:
         return grad
     np.multiply(data, weight_decay, out=out)
@@ -200,14 +221,24 @@ class SGD(Optimizer):
 
     Raises ValueError for lr, momentum or weight_decay < 0, and for nesterov
     without momentum or with dampening.
+
+    Parameters
+    ----------
+    params : iterable of parameters
+        Objects with ``.data`` and ``.grad`` (``model.parameters()``).
+    lr : float >= 0
+    momentum : float >= 0
+    dampening : float
+    nesterov : bool
+    weight_decay : float >= 0
     """
 
     def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0):
         super().__init__(params, lr)
-        self.momentum = nonnegative("momentum value", momentum)
+        self.momentum = nonnegative("momentum", momentum)
         self.dampening = real("dampening", dampening)
-        self.weight_decay = nonnegative("weight_decay value", weight_decay)
+        self.weight_decay = nonnegative("weight_decay", weight_decay)
         self.nesterov = bool(nesterov)
         if self.nesterov and (self.momentum <= 0.0 or self.dampening != 0.0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
@@ -236,14 +267,17 @@ class SGD(Optimizer):
         data += tmp
 
     def get_config(self):
+        """The constructor's keyword arguments except ``params``, JSON-able."""
         return {"lr": self.lr, "momentum": self.momentum, "dampening": self.dampening,
                 "nesterov": self.nesterov, "weight_decay": self.weight_decay}
 
 
 def _fused_sgd_update(sgd, data, grad, state):
-    """The SGD step below in one kernel pass (functional.sgd_update: the same
-    roundings, subnormals flushed to zero) when the arrays allow it; False
-    otherwise (a non-contiguous parameter), and the NumPy update runs."""
+    """The SGD step below in one kernel pass when the arrays allow it.
+
+    functional.sgd_update: the same roundings, subnormals flushed to zero.
+    False otherwise (a non-contiguous parameter), and the NumPy update runs.
+    """
     buf = state.get("momentum_buffer")
     arrays = (data, grad) if buf is None else (data, grad, buf)
     if not all(a.flags.c_contiguous and a.dtype == data.dtype for a in arrays) or not data.flags.writeable:
@@ -265,6 +299,13 @@ class Adagrad(Optimizer):
 
     with :math:`\eta` = ``lr_decay``. (torch's box writes :math:`s_0 = 0` but its
     code, which this follows, starts the sum at ``initial_accumulator_value``.)
+
+    Parameters
+    ----------
+    params : iterable of parameters
+        Objects with ``.data`` and ``.grad`` (``model.parameters()``).
+    lr : float >= 0
+    lr_decay, weight_decay, initial_accumulator_value, eps : float >= 0
     """
 
     _state_arrays = ("sum",)
@@ -272,10 +313,10 @@ class Adagrad(Optimizer):
     def __init__(self, params, lr: float = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10):
         super().__init__(params, lr)
-        self.lr_decay = nonnegative("lr_decay value", lr_decay)
-        self.weight_decay = nonnegative("weight_decay value", weight_decay)
+        self.lr_decay = nonnegative("lr_decay", lr_decay)
+        self.weight_decay = nonnegative("weight_decay", weight_decay)
         self.initial_accumulator_value = nonnegative("initial_accumulator_value", initial_accumulator_value)
-        self.eps = nonnegative("epsilon value", eps)
+        self.eps = nonnegative("eps", eps)
         self._scratch_arrays = ("tmp", "decayed") if self.weight_decay != 0.0 else ("tmp",)
 
     def _init_state(self, data, state):
@@ -295,6 +336,7 @@ class Adagrad(Optimizer):
         data += tmp
 
     def get_config(self):
+        """The constructor's keyword arguments except ``params``, JSON-able."""
         return {"lr": self.lr, "lr_decay": self.lr_decay, "weight_decay": self.weight_decay,
                 "initial_accumulator_value": self.initial_accumulator_value, "eps": self.eps}
 
@@ -311,6 +353,14 @@ class Adadelta(Optimizer):
         \theta_t &\leftarrow \theta_{t-1} - \gamma \Delta x_t
 
     with :math:`v_0 = u_0 = 0`; ``rho`` must lie in [0, 1].
+
+    Parameters
+    ----------
+    params : iterable of parameters
+        Objects with ``.data`` and ``.grad`` (``model.parameters()``).
+    lr : float >= 0
+    rho : float in [0, 1]
+    eps, weight_decay : float >= 0
     """
 
     _state_arrays = ("square_avg", "acc_delta")
@@ -320,8 +370,8 @@ class Adadelta(Optimizer):
         self.rho = real("rho", rho)
         if not 0.0 <= self.rho <= 1.0:
             raise ValueError(f"Invalid rho value: {self.rho} (must be in [0, 1])")
-        self.eps = nonnegative("epsilon value", eps)
-        self.weight_decay = nonnegative("weight_decay value", weight_decay)
+        self.eps = nonnegative("eps", eps)
+        self.weight_decay = nonnegative("weight_decay", weight_decay)
         self._scratch_arrays = ("tmp", "delta", "decayed") if self.weight_decay != 0.0 else ("tmp", "delta")
 
     def _update(self, data, grad, state, scratch):
@@ -344,6 +394,7 @@ class Adadelta(Optimizer):
         data += delta
 
     def get_config(self):
+        """The constructor's keyword arguments except ``params``, JSON-able."""
         return {"lr": self.lr, "rho": self.rho, "eps": self.eps, "weight_decay": self.weight_decay}
 
 
@@ -363,15 +414,23 @@ class RMSprop(Optimizer):
     with :math:`v_0 = \bar g_0 = b_0 = 0`. In the centered form :math:`\tilde v_t`
     is a variance, >= 0 in exact arithmetic; it is clamped at 0 so that rounding
     cannot turn it into a NaN.
+
+    Parameters
+    ----------
+    params : iterable of parameters
+        Objects with ``.data`` and ``.grad`` (``model.parameters()``).
+    lr : float >= 0
+    alpha, eps, weight_decay, momentum : float >= 0
+    centered : bool
     """
 
     def __init__(self, params, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
         super().__init__(params, lr)
-        self.alpha = nonnegative("alpha value", alpha)
-        self.eps = nonnegative("epsilon value", eps)
-        self.weight_decay = nonnegative("weight_decay value", weight_decay)
-        self.momentum = nonnegative("momentum value", momentum)
+        self.alpha = nonnegative("alpha", alpha)
+        self.eps = nonnegative("eps", eps)
+        self.weight_decay = nonnegative("weight_decay", weight_decay)
+        self.momentum = nonnegative("momentum", momentum)
         self.centered = bool(centered)
         self._state_arrays = (
             ("square_avg",)
@@ -409,6 +468,7 @@ class RMSprop(Optimizer):
         data += tmp
 
     def get_config(self):
+        """The constructor's keyword arguments except ``params``, JSON-able."""
         return {"lr": self.lr, "alpha": self.alpha, "eps": self.eps, "weight_decay": self.weight_decay,
                 "momentum": self.momentum, "centered": self.centered}
 
@@ -441,6 +501,15 @@ class Adam(Optimizer):
         \theta_t &\leftarrow \theta_{t-1} - \gamma \hat m_t / (\sqrt{\hat v_t} + \epsilon)
 
     with :math:`m_0 = v_0 = v^{max}_0 = 0`; ``betas`` must lie in [0, 1).
+
+    Parameters
+    ----------
+    params : iterable of parameters
+        Objects with ``.data`` and ``.grad`` (``model.parameters()``).
+    lr : float >= 0
+    betas : (float, float), each in [0, 1)
+    eps, weight_decay : float >= 0
+    amsgrad : bool
     """
 
     # AdamW sets this: decay the weights directly instead of adding to the gradient.
@@ -450,8 +519,8 @@ class Adam(Optimizer):
                  weight_decay: float = 0.0, amsgrad: bool = False):
         super().__init__(params, lr)
         self.betas = _betas(betas)
-        self.eps = nonnegative("epsilon value", eps)
-        self.weight_decay = nonnegative("weight_decay value", weight_decay)
+        self.eps = nonnegative("eps", eps)
+        self.weight_decay = nonnegative("weight_decay", weight_decay)
         self.amsgrad = bool(amsgrad)
         self._state_arrays = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if self.amsgrad else ())
         coupled = self.weight_decay != 0.0 and not self._decoupled_weight_decay
@@ -489,6 +558,7 @@ class Adam(Optimizer):
         data += tmp
 
     def get_config(self):
+        """The constructor's keyword arguments except ``params``, JSON-able."""
         return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps,
                 "weight_decay": self.weight_decay, "amsgrad": self.amsgrad}
 
@@ -504,6 +574,13 @@ class AdamW(Adam):
         \theta_{t-1} \leftarrow \theta_{t-1} - \gamma\lambda\theta_{t-1}
 
     (``weight_decay`` defaults to 0.01).
+
+    Parameters
+    ----------
+    weight_decay : float >= 0
+        Default 0.01.
+    params, lr, betas, eps, amsgrad
+        As for :class:`Adam`.
     """
 
     _decoupled_weight_decay = True

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from ._validate import nonnegative, nonnegative_int, positive_int
+from .._checks import nonnegative, nonnegative_int, one_of, positive_int
 
 __all__ = ["LRScheduler", "StepLR", "CosineAnnealingLR", "ReduceLROnPlateau"]
 
@@ -31,8 +31,18 @@ def _checked_optimizer(optimizer):
 class LRScheduler:
     """Base of the epoch-level schedules: counts epochs and applies ``_next_lr``.
 
-    Attributes: ``optimizer``; ``base_lr`` (the optimizer's lr at construction);
-    ``last_epoch`` (0 after construction, +1 per :meth:`step`).
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Anything with an ``lr`` attribute.
+
+    Attributes
+    ----------
+    optimizer : Optimizer
+    base_lr : float
+        The optimizer's lr at construction.
+    last_epoch : int
+        0 after construction, +1 per :meth:`step`.
     """
 
     def __init__(self, optimizer):
@@ -62,6 +72,12 @@ class StepLR(LRScheduler):
               \text{, else } \eta_{e-1}
 
     so that without outside changes :math:`\eta_e = \eta_0 \gamma^{\lfloor e / \text{step\_size} \rfloor}`.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    step_size : int >= 1
+    gamma : float >= 0
     """
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1):
@@ -93,6 +109,12 @@ class CosineAnnealingLR(LRScheduler):
 
     (the second line restarts the climb after a minimum; past ``T_max`` the rate
     rises again, periodically, as torch's does).
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    T_max : int >= 1
+    eta_min : float >= 0
     """
 
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0):
@@ -125,21 +147,27 @@ class ReduceLROnPlateau:
       changes it by no more than ``eps``), the cooldown starts and the count restarts.
 
     ``factor`` must be < 1 (ValueError), ``mode`` "min"|"max", ``threshold_mode`` "rel"|"abs".
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    mode : {"min", "max"}
+    factor : float in [0, 1)
+    patience, cooldown : int >= 0
+    threshold : float >= 0
+    threshold_mode : {"rel", "abs"}
+    min_lr, eps : float >= 0
     """
 
     def __init__(self, optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
                  threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
                  min_lr: float = 0.0, eps: float = 1e-8):
         self.optimizer = _checked_optimizer(optimizer)
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        self.mode = one_of("mode", mode, ("min", "max"))
+        self.threshold_mode = one_of("threshold_mode", threshold_mode, ("rel", "abs"))
         self.factor = nonnegative("factor", factor)
         if self.factor >= 1.0:
             raise ValueError(f"factor should be < 1.0, got {self.factor}")
-        self.mode = mode
-        self.threshold_mode = threshold_mode
         self.threshold = nonnegative("threshold", threshold)
         self.patience = nonnegative_int("patience", patience)
         self.cooldown = nonnegative_int("cooldown", cooldown)
@@ -161,7 +189,13 @@ class ReduceLROnPlateau:
         return metric > self.best + self.threshold
 
     def step(self, metric) -> None:
-        """Record this epoch's ``metric`` (a real number) and reduce the lr if it has plateaued."""
+        """Record this epoch's ``metric`` and reduce the lr if it has plateaued.
+
+        Parameters
+        ----------
+        metric : float
+            E.g. the validation loss.
+        """
         metric = float(metric)
         self.last_epoch += 1
         if self._is_better(metric):

@@ -8,23 +8,13 @@ benchmarked against.  Arrays are NCHW (linear's are (N, features)), float32
 or float64, and results have the input dtype.
 """
 
-from .conv import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
-from .linear import linear, linear_backward
-from .training import (batch_norm_affine, batch_norm_train, batch_norm_train_backward, relu, relu_backward,
-                       sgd_update)
-from .pool import (
-    avg_pool2d,
-    avg_pool2d_backward,
-    global_avg_pool2d,
-    global_avg_pool2d_backward,
-    max_pool2d,
-    max_pool2d_backward,
-)
+# Each submodule's __all__ lists its functions: they are re-exported here as they are.
+from . import conv, pool, training
+from .conv import *  # noqa: F403
+from .linear import *  # noqa: F403
+from .linear import __all__ as _linear_all  # the function `linear` hides the submodule's name
+from .pool import *  # noqa: F403
+from .training import *  # noqa: F403
+from .training import sgd_update  # noqa: F401  (not in __all__: in place, see training.py)
 
-from . import conv, pool  # noqa: E402  (the submodules, for their __all__)
-# The function `linear` hides its submodule's name here: take that __all__ directly.
-from .linear import __all__ as _linear_all  # noqa: E402
-
-# The training-step twins (batch norm, ReLU, SGD) are importable here but not in
-# __all__, like their fast versions in cnnfast.functional.
-__all__ = conv.__all__ + pool.__all__ + _linear_all
+__all__ = conv.__all__ + pool.__all__ + _linear_all + training.__all__

@@ -127,10 +127,11 @@ def _add_bias(y, bias):
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation, as in PyTorch), NCHW.
 
-    Shapes: ``x`` (N, C, H, W), ``weight`` (K, C/G, kh, kw), ``bias`` (K,) or
-    None; returns ``y`` (N, K, Ho, Wo) with
-    ``Ho = (H + 2*P - d*(kh - 1) - 1) // s + 1`` (likewise ``Wo``).
+    Arguments and results: those of :func:`cnnfast.functional.conv2d` (without ``backend``).
+    ``Ho = (H + 2*P - d*(kh - 1) - 1) // s + 1``, likewise ``Wo``.
 
+    Notes
+    -----
     For output channel ``k`` in group ``g = k // Kg``::
 
         y[n,k,i,j] = b[k] + sum_{c,p,q} W[k,c,p,q] * x_pad[n, g*Cg + c, i*s + p*d, j*s + q*d]
@@ -144,13 +145,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 def conv2d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1, input_grad=True):
-    """Gradients of ``conv2d``: ``(grad_x, grad_weight, grad_bias)``.
+    """Gradients of :func:`conv2d`.
 
-    Shapes: ``grad_y`` (N, K, Ho, Wo) as ``conv2d``'s output, ``x`` and
-    ``weight`` as its arguments; returns ``grad_x`` (N, C, H, W),
-    ``grad_weight`` (K, C/G, kh, kw) and ``grad_bias`` (K,); ``grad_x`` is
-    None when ``input_grad`` is false.
+    Arguments and results: those of :func:`cnnfast.functional.conv2d_backward` (without ``backend``).
 
+    Notes
+    -----
     Differentiating the forward formula:
 
     * input: ``x_pad[n, g*Cg + c, u, v]`` appears in every output (k, i, j)
@@ -179,12 +179,12 @@ def conv2d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """2-D transposed convolution, NCHW, weight laid out as in PyTorch.
 
-    Shapes: ``x`` (N, Cin, H, W), ``weight`` (Cin, Cout/G, kh, kw), ``bias``
-    (Cout,) or None; returns ``y`` (N, Cout, Hout, Wout) with
-    ``Hout = (H - 1)*s - 2*P + d*(kh - 1) + output_padding + 1`` (likewise
-    ``Wout``).
+    Arguments and results: those of :func:`cnnfast.functional.conv_transpose2d` (without ``backend``).
+    ``Hout = (H - 1)*s - 2*P + d*(kh - 1) + output_padding + 1``, likewise ``Wout``.
 
-    Derivation: this is the input gradient of the convolution ``A`` that maps
+    Notes
+    -----
+    This is the input gradient of the convolution ``A`` that maps
     (N, Cout, Hout, Wout) to (N, Cin, H, W) with the same stride, padding,
     dilation and groups, reading ``weight`` as a conv weight (Cin outputs,
     Cout/G inputs per group): ``y = A^T x + b``.  Every ``x[n,k,i,j]`` is
@@ -201,13 +201,13 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 
 
 def conv_transpose2d_backward(grad_y, x, weight, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
-    """Gradients of ``conv_transpose2d``: ``(grad_x, grad_weight, grad_bias)``.
+    """Gradients of :func:`conv_transpose2d`.
 
-    Shapes: ``grad_y`` (N, Cout, Hout, Wout) as ``conv_transpose2d``'s
-    output, ``x`` and ``weight`` as its arguments; returns ``grad_x``
-    (N, Cin, H, W), ``grad_weight`` (Cin, Cout/G, kh, kw), ``grad_bias`` (Cout,).
+    Arguments and results: those of :func:`cnnfast.functional.conv_transpose2d_backward` (without ``backend``).
 
-    With ``y = A^T x + b`` (see ``conv_transpose2d``):
+    Notes
+    -----
+    With ``y = A^T x + b`` (see :func:`conv_transpose2d`):
 
     * input: ``grad_x = A grad_y``, the plain convolution of ``grad_y`` by
       ``weight``, limited to x's H x W output positions;

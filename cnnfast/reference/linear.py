@@ -12,10 +12,11 @@ __all__ = ["linear", "linear_backward"]
 
 
 def linear(x, weight, bias=None):
-    """``y = x @ weight.T + bias``.
+    """Fully connected layer: ``y = x @ weight.T + bias``.
 
-    Shapes: ``x`` (N, in), ``weight`` (out, in), ``bias`` (out,) or None;
-    returns ``y`` (N, out) with ``y[n, o] = b[o] + sum_i x[n, i] * W[o, i]``.
+    Arguments and results: those of :func:`cnnfast.functional.linear`
+    (without ``backend``).
+    ``y[n, o] = b[o] + sum_i x[n, i] * W[o, i]``.
     """
     x, weight, bias = _checks.linear_args(x, weight, bias)
     y = x @ weight.T
@@ -25,12 +26,12 @@ def linear(x, weight, bias=None):
 
 
 def linear_backward(grad_y, x, weight):
-    """Gradients of ``linear``: ``(grad_x, grad_weight, grad_bias)``.
+    """Gradients of :func:`linear`, all three always computed.
 
-    Shapes: ``grad_y`` (N, out) as ``linear``'s output, ``x`` and ``weight``
-    as its arguments; returns ``grad_x`` (N, in), ``grad_weight`` (out, in)
-    and ``grad_bias`` (out,), always computed.
+    Arguments and results: those of :func:`cnnfast.functional.linear_backward` (without ``backend``).
 
+    Notes
+    -----
     Differentiating ``y[n, o] = b[o] + sum_i x[n, i] * W[o, i]``:
 
     * ``x[n, i]`` meets every ``W[o, i]``: ``grad_x = grad_y @ W``;

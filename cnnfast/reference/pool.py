@@ -44,14 +44,15 @@ def _divisor(g, count_include_pad, dtype):
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
-    """Max pooling with indices: ``(y, argmax)``.
+    """Max pooling with indices (PyTorch's ``return_indices``).
 
-    Shapes: ``x`` (N, C, H, W); ``y`` (N, C, Ho, Wo) with
-    ``Ho = (H + 2*P - kh) // s + 1`` (likewise ``Wo``; ``stride=None`` means
-    ``kernel_size``); ``argmax`` int64 of the same shape, the flat index
-    ``h*W + w`` of the winner in its input plane (PyTorch's
-    ``return_indices``).
+    Arguments and results: those of :func:`cnnfast.functional.max_pool2d`
+    (without ``backend``).
+    ``Ho = (H + 2*P - kh) // s + 1``, likewise ``Wo``; argmax is the flat
+    index ``h*W + w`` of the winner in its input plane.
 
+    Notes
+    -----
     ``y[n,c,i,j] = max_{p,q} x_pad[n, c, i*s + p, j*s + q]`` over the real
     (non-padding) elements.  Ties go to the first maximum in row-major window
     order; padding never wins, even against -inf; a window holding a NaN gives
@@ -72,41 +73,52 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
 
 
 def max_pool2d_backward(grad_y, argmax, x_shape):
-    """Gradient of ``max_pool2d``: ``grad_x`` of shape ``x_shape`` (N, C, H, W).
+    """Gradient of :func:`max_pool2d`.
 
-    ``grad_y`` and ``argmax`` are (N, C, Ho, Wo).  Each output is a copy of one
-    input element (the winner), so its gradient is routed back to that element
-    alone: an up-sampling of ``grad_y`` through ``argmax``.  Overlapping
-    windows can pick the same winner, whose gradients then add up, hence
-    ``np.add.at`` (plain fancy-index assignment would keep only one).
+    Arguments and results: those of :func:`cnnfast.functional.max_pool2d_backward` (without ``backend``).
+
+    Notes
+    -----
+    Each output is a copy of one input element (the winner), so its gradient
+    is routed back to that element alone: an up-sampling of ``grad_y``
+    through ``argmax``.  Overlapping windows can pick the same winner, whose
+    gradients then add up, hence ``np.add.at`` (plain fancy-index assignment
+    would keep only one).
     """
-    grad_y, argmax, x_shape = _checks.max_pool2d_backward_args(grad_y, argmax, x_shape)
-    n, c, h, w = x_shape
-    planes, per_plane = n * c, grad_y.shape[2] * grad_y.shape[3]
-    grad_x = np.zeros((planes, h * w), grad_y.dtype)
+    grad_y, argmax, g = _checks.max_pool2d_backward_args(grad_y, argmax, x_shape)
+    planes, per_plane = g.batch * g.channels, g.out_height * g.out_width
+    grad_x = np.zeros((planes, g.in_height * g.in_width), grad_y.dtype)
     rows = np.arange(planes)[:, None]
     np.add.at(grad_x, (rows, argmax.reshape(planes, per_plane)), grad_y.reshape(planes, per_plane))
-    return grad_x.reshape(x_shape)
+    return grad_x.reshape(g.input_shape)
 
 
 # ------------------------------------------------------------------ average
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
-    """Average pooling: ``y`` (N, C, Ho, Wo) from ``x`` (N, C, H, W).
+    """Average pooling.
 
+    Arguments and results: those of :func:`cnnfast.functional.avg_pool2d` (without ``backend``).
+    Output sizes as :func:`max_pool2d`'s.
+
+    Notes
+    -----
     ``y[n,c,i,j] = sum_{p,q} x_pad[n, c, i*s + p, j*s + q] / D[i,j]`` with
     ``x_pad`` zero-padded and ``D = kh*kw`` when ``count_include_pad``, else
-    the number of real (non-padding) elements in window (i, j).  Output sizes
-    as ``max_pool2d``.
+    the number of real (non-padding) elements in window (i, j).
     """
     x, g = _checks.pool2d_args(x, kernel_size, stride, padding)
     return _tap_windows(_pad(x, g.padding), g).sum(axis=-1) / _divisor(g, count_include_pad, x.dtype)
 
 
 def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride=None, padding=0, count_include_pad=True):
-    """Gradient of ``avg_pool2d``: ``grad_x`` of shape ``x_shape`` from ``grad_y`` (N, C, Ho, Wo).
+    """Gradient of :func:`avg_pool2d`.
 
+    Arguments and results: those of :func:`cnnfast.functional.avg_pool2d_backward` (without ``backend``).
+
+    Notes
+    -----
     Each output is ``1/D[i,j]`` times the sum of its window, so every element
     of the window receives ``grad_y[n,c,i,j] / D[i,j]``: ``grad_y`` is
     up-sampled by spreading it evenly over its window, and overlapping
@@ -122,18 +134,24 @@ def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride=None, padding=0, co
 
 
 def global_avg_pool2d(x):
-    """Mean over the whole plane: ``y`` (N, C) from ``x`` (N, C, H, W).
+    """Mean over the whole plane: average pooling with one window covering it.
 
-    ``y[n,c] = sum_{h,w} x[n,c,h,w] / (H*W)``: average pooling with one window
-    covering the plane.
+    Arguments and results: those of :func:`cnnfast.functional.global_avg_pool2d`
+    (without ``backend``).
+    ``y[n,c] = sum_{h,w} x[n,c,h,w] / (H*W)``.
     """
     x, _ = _checks.global_avg_pool2d_args(x)
     return x.mean(axis=(2, 3))
 
 
 def global_avg_pool2d_backward(grad_y, x_shape):
-    """Gradient of ``global_avg_pool2d``: ``grad_x`` of shape ``x_shape`` from ``grad_y`` (N, C).
+    """Gradient of :func:`global_avg_pool2d`.
 
+    Arguments and results: those of :func:`cnnfast.functional.global_avg_pool2d_backward`
+    (without ``backend``).
+
+    Notes
+    -----
     Every element of a plane enters its mean with weight ``1/(H*W)``, so each
     receives ``grad_y[n,c] / (H*W)``: the gradient is spread evenly.
     """

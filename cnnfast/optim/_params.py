@@ -1,58 +1,16 @@
-"""Argument checks shared by the optimizers, the schedulers and gradient clipping.
+"""The parameter lists of the optimizers and of gradient clipping.
 
 Parameters are duck-typed: anything with a ``data`` ndarray (updated in place)
 and a ``grad`` attribute (an ndarray of the same shape and dtype, or ``None``)
-is accepted, so this package does not depend on :mod:`cnnfast.layers`.
+is accepted, so this package does not depend on :mod:`cnnfast.layers`.  The
+scalar hyper-parameters are checked by :mod:`cnnfast._checks`.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import numpy as np
 
-__all__ = ["real", "nonnegative", "positive_int", "nonnegative_int", "parameter_list", "checked_grad"]
-
-
-def real(name: str, value) -> float:
-    """``value`` as a Python float (so float32 arrays stay float32 under NEP 50).
-
-    Refuses bools, strings, arrays and NaN with a TypeError/ValueError naming ``name``.
-    """
-    # bool is an int subclass; "momentum=True" is a bug, not 1.0.
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if math.isnan(value):
-        raise ValueError(f"{name} must not be NaN")
-    return value
-
-
-def nonnegative(name: str, value) -> float:
-    """A real number >= 0 (as a Python float), else TypeError/ValueError naming ``name``."""
-    value = real(name, value)
-    if value < 0.0:
-        raise ValueError(f"Invalid {name}: {value} (must be >= 0)")
-    return value
-
-
-def positive_int(name: str, value) -> int:
-    """An integer >= 1 (NumPy integers accepted), else TypeError/ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"Invalid {name}: {value} (must be >= 1)")
-    return int(value)
-
-
-def nonnegative_int(name: str, value) -> int:
-    """An integer >= 0 (NumPy integers accepted), else TypeError/ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < 0:
-        raise ValueError(f"Invalid {name}: {value} (must be >= 0)")
-    return int(value)
+__all__ = ["parameter_list", "checked_grad"]
 
 
 def _is_parameter(obj) -> bool:

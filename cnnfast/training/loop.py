@@ -1,0 +1,160 @@
+"""The epoch loop of ``fit``: callbacks, History, validation, stopping and Ctrl-C.
+
+:func:`run` takes its three moving parts as arguments, so each can be
+replaced alone: the batch source (:mod:`.data`), the step (:class:`.step.TrainStep`)
+and the validation (a function returning the ``val_`` logs).  The loop itself
+costs a few dictionary operations per batch.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import warnings
+
+from ..callbacks import CallbackList, History, ProgressBar
+from .metrics import Totals, count_correct
+
+__all__ = ["run", "evaluate", "DeferredInterrupt"]
+
+
+def evaluate(model, batches):
+    """Inference-mode loss (and correct predictions) over ``batches`` of ``(x, y)``.
+
+    Returns
+    -------
+    Totals
+        The sums; the loss of each batch is weighted by its size.
+    """
+    totals = Totals(bool(model.metrics))
+    for xb, yb in batches:
+        logits = model.forward(xb, training=False)
+        loss, _ = model.loss(logits, yb)
+        totals.add(float(loss), count_correct(logits, yb) if model.metrics else 0, len(xb))
+    return totals
+
+
+def run(model, source, step, validate, *, epochs, initial_epoch, callbacks, verbose):
+    """Train ``model`` for ``epochs - initial_epoch`` epochs; returns the :class:`~cnnfast.callbacks.History`.
+
+    Parameters
+    ----------
+    model : Sequential
+        Compiled; ``model.stop_training`` is reset, then read after every batch.
+    source : batch source
+        ``source.epoch()`` yields one epoch's ``(x_batch, y_batch)``;
+        ``source.steps``, ``.samples`` and ``.batch_size`` go into the callbacks' ``params``.
+    step : callable
+        ``step(x_batch, y_batch) -> (mean loss, correct, size)``, one update.
+    validate : callable or None
+        ``validate() -> {"loss": ..., "accuracy": ...}`` after every epoch (reported as ``val_*``).
+    epochs, initial_epoch : int
+    callbacks : sequence of Callback
+        The user's; History (and a ProgressBar when ``verbose``) are added after them.
+    verbose : {0, 1, 2}
+
+    Notes
+    -----
+    An epoch's logs cover the batches run (a callback setting
+    ``stop_training`` ends the epoch early, as in Keras).  A source that runs
+    out of data (a generator exhausted before ``epochs``) stops training with
+    a warning, as Keras does.  Ctrl-C: see :class:`DeferredInterrupt` and
+    ``Sequential.fit``.
+    """
+    history = History()
+    extra = [ProgressBar(per_batch=verbose == 1)] if verbose else []
+    params = {"epochs": epochs, "initial_epoch": initial_epoch, "steps": source.steps,
+              "samples": source.samples, "batch_size": source.batch_size, "verbose": verbose}
+    callbacks = CallbackList([*callbacks, history, *extra], model, params)
+    model.stop_training = False
+    epoch = None
+    with DeferredInterrupt() as ctrl_c:
+        try:
+            callbacks.on_train_begin({})
+            for epoch in range(initial_epoch, epochs):
+                logs = _run_epoch(model, source.epoch(), step, epoch, callbacks, ctrl_c)
+                if logs is None:
+                    warnings.warn(f"fit: the training data ran out in epoch {epoch + 1} of {epochs}; training "
+                                  "stopped.  Give steps_per_epoch, or data that yields steps_per_epoch * epochs "
+                                  "batches", RuntimeWarning, stacklevel=3)
+                    break
+                if validate is not None:
+                    logs.update({f"val_{key}": value for key, value in validate().items()})
+                callbacks.on_epoch_end(epoch, logs)
+                if ctrl_c.requested:
+                    raise KeyboardInterrupt
+                if model.stop_training:
+                    break
+        except KeyboardInterrupt:
+            if ctrl_c.forced or ctrl_c.in_update:
+                raise
+            history.interrupted = True
+        finally:
+            callbacks.on_train_end({})
+    if history.interrupted and verbose:
+        where = "" if epoch is None else f" in epoch {epoch + 1}"
+        print(f"Training interrupted{where}; the model keeps the weights of the last completed batch.", flush=True)
+    return history
+
+
+def _run_epoch(model, batches, step, epoch, callbacks, ctrl_c):
+    """One epoch's batches -> the epoch's logs, or None when ``batches`` was empty."""
+    callbacks.on_epoch_begin(epoch, {})
+    totals = Totals(bool(model.metrics))
+    start = time.perf_counter()
+    for batch, (xb, yb) in enumerate(batches):
+        callbacks.on_batch_begin(batch, {"batch": batch, "size": len(xb)})
+        ctrl_c.in_update = True
+        loss, correct, size = step(xb, yb)
+        ctrl_c.in_update = False
+        totals.add(loss, correct, size)
+        logs = {"batch": batch, "size": size, **totals.logs()}
+        logs["images_per_sec"] = totals.seen / max(time.perf_counter() - start, 1e-9)
+        callbacks.on_batch_end(batch, logs)
+        if ctrl_c.requested:
+            raise KeyboardInterrupt
+        if model.stop_training:
+            break
+    if totals.seen == 0:
+        return None
+    elapsed = max(time.perf_counter() - start, 1e-9)
+    logs = totals.logs()
+    logs["images_per_sec"] = totals.seen / elapsed
+    logs["lr"] = float(model.optimizer.lr)
+    return logs
+
+
+class DeferredInterrupt:
+    """Ctrl-C handling for fit, within ``with``.
+
+    The first Ctrl-C only sets ``requested``: fit checks it between batches, so no update is
+    left half-applied. A second one sets ``forced`` and raises KeyboardInterrupt at once.
+    ``in_update`` is kept true by fit while an update runs, so that a KeyboardInterrupt from
+    elsewhere can be told apart. Only the main thread receives SIGINT, and a handler the user
+    installed is left alone: then Ctrl-C raises KeyboardInterrupt as usual.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self.forced = False
+        self.in_update = False
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            self.forced = True
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+        return False

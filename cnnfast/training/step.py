@@ -1,0 +1,71 @@
+"""One training step: forward, loss, backward, gradient hook, clipping, optimizer update.
+
+:class:`TrainStep` is what ``fit`` and ``train_on_batch`` call once per batch.
+Each part is a separate line so that a subclass can replace one of them: the
+gradient hook :meth:`TrainStep.reduce` is the place where data-parallel
+training combines the gradients and the metric sums of every process (one
+fused reduction) before the clipping and the update see them.
+"""
+
+from __future__ import annotations
+
+from .. import optim
+from .metrics import count_correct
+
+__all__ = ["TrainStep"]
+
+
+class TrainStep:
+    """One optimizer update of a compiled model on one batch.
+
+    Parameters
+    ----------
+    model : Sequential
+        Built and compiled: its ``loss``, ``optimizer``, ``clip_norm`` and
+        ``metrics`` are read at every call, so a callback may change them.
+    """
+
+    __slots__ = ("model",)
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, x, y):
+        """Train on the batch ``x`` (B, *input_shape), ``y`` (B,) or (B, C).
+
+        Returns
+        -------
+        (float, int, int)
+            The batch's mean loss, its number of correct predictions (0 when
+            accuracy is not tracked) and its size, as returned by :meth:`reduce`.
+        """
+        model = self.model
+        logits = model.forward(x, training=True)
+        loss, grad = model.loss(logits, y)
+        model.backward(grad, input_grad=False)  # the data needs no gradient
+        correct = count_correct(logits, y) if model.metrics else 0
+        result = self.reduce(float(loss), correct, len(x))
+        if model.clip_norm is not None:
+            optim.clip_grad_norm(model.optimizer.params, model.clip_norm)
+        model.optimizer.step()
+        return result
+
+    def reduce(self, loss, correct, size):
+        """Gradient hook, between the backward and the update: here, the identity.
+
+        Parameters
+        ----------
+        loss : float
+            This batch's mean loss.
+        correct, size : int
+            Its correct predictions and its size.
+
+        Returns
+        -------
+        (float, int, int)
+            The same figures for the whole batch.  A data-parallel step
+            averages the gradients (``p.grad`` of ``model.optimizer.params``)
+            over the processes here, weighted by ``size``, and returns the
+            global loss, correct count and size.
+        """
+        return loss, correct, size
