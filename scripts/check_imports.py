@@ -23,7 +23,7 @@ from pathlib import Path
 TIERS = [
     ("argument checks and geometry", ["cnnfast._geometry", "cnnfast._checks"]),
     ("kernel bindings", ["cnnfast._kernels"]),
-    ("run-time settings", ["cnnfast._runtime"]),
+    ("run-time settings", ["cnnfast._runtime", "cnnfast._isa"]),
     ("NumPy reference", ["cnnfast.reference", "cnnfast.reference.*"]),
     ("functional", ["cnnfast.functional"]),
     ("independent pieces", ["cnnfast.losses", "cnnfast.optim", "cnnfast.optim.*", "cnnfast.datasets",
