@@ -11,14 +11,5 @@
  * add's latency; lanes vectorise without reordering any lane's own sum. */
 enum { BATCHNORM_LANES = 8 };
 
-#define REAL float
-#define FN(name) name##_f32
-#include "batchnorm_impl.inc"
-#undef REAL
-#undef FN
-
-#define REAL double
-#define FN(name) name##_f64
-#include "batchnorm_impl.inc"
-#undef REAL
-#undef FN
+#define CNNFAST_TEMPLATE "batchnorm_impl.inc"
+#include "for_each_real.inc"
