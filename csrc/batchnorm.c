@@ -4,8 +4,9 @@
 #include "fpenv.h"
 #include "threads.h"
 
-/* Below this many elements a call runs on one thread. */
-#define BATCHNORM_SERIAL_ELEMENTS (1 << 16)
+/* Least work, in elements, worth a thread of its own (see cnnfast_threads_for):
+ * calls under 2^16 elements run on one thread. */
+#define BATCHNORM_THREAD_WORK (1 << 15)
 
 /* Independent double accumulators per sum: one running sum would wait on each
  * add's latency; lanes vectorise without reordering any lane's own sum. */

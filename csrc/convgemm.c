@@ -12,8 +12,9 @@
 #include <omp.h>
 #endif
 
-/* Below this many multiply-adds a call runs on one thread (as conv2d.c). */
-#define CONVGEMM_SERIAL_WORK (1 << 17)
+/* Least work, in multiply-adds, worth a thread of its own (see
+ * cnnfast_threads_for): conv2d.c's CONV2D_THREAD_WORK, the same products. */
+#define CONVGEMM_THREAD_WORK (1 << 16)
 
 /* Work is cut as if for at least this many threads, so that no block size
  * (and so no result) depends on the thread count (as conv2d.c). */
