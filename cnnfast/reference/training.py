@@ -56,13 +56,15 @@ def batch_norm_train_backward(grad_y, x, mean, inv_std, weight):
     grad_y, x, mean, inv_std, weight = _checks.batch_norm_train_backward_args(grad_y, x, mean, inv_std, weight)
     g3, x3 = _channels(grad_y), _channels(x)
     count = g3.shape[0] * g3.shape[2]
+    if count == 0:  # an empty batch: no values, no gradient (whatever mean and inv_std hold)
+        zeros = np.zeros(x.shape[1], dtype=x.dtype)
+        return np.empty_like(x), zeros, zeros.copy()
     centred = x3 - mean[:, None]
     grad_bias = g3.sum(axis=(0, 2))
     grad_weight = (g3 * centred).sum(axis=(0, 2)) * inv_std
     k = weight * inv_std
-    with np.errstate(invalid="ignore", divide="ignore"):  # an empty batch: no values, count 0, grad_x empty
-        u = -k * inv_std * grad_weight / count
-        w0 = -k * grad_bias / count
+    u = -k * inv_std * grad_weight / count
+    w0 = -k * grad_bias / count
     grad_x = k[:, None] * g3 + u[:, None] * centred + w0[:, None]
     return grad_x.reshape(x.shape), grad_weight, grad_bias
 
