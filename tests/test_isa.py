@@ -21,7 +21,6 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -29,6 +28,7 @@ import pytest
 import cnnfast
 from cnnfast import _isa, _kernels
 from cnnfast import functional as F
+from cnnfast._geometry import conv_geometry
 
 ROOT = Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
@@ -92,21 +92,10 @@ def test_show_config_names_the_isa_and_the_dispatch():
 
 
 def geometry(channels, out_channels, size, kernel, padding, groups=1):
-    """A stride-1 convolution's geometry (the fields the bindings read)."""
-    out = size + 2 * padding - kernel + 1
-    return SimpleNamespace(
-        batch=2,
-        in_channels=channels,
-        in_height=size,
-        in_width=size,
-        out_channels=out_channels,
-        out_height=out,
-        out_width=out,
-        kernel=(kernel, kernel),
-        stride=(1, 1),
-        padding=(padding, padding),
-        dilation=(1, 1),
-        groups=groups,
+    """A stride-1 convolution's geometry, as the argument checks build it."""
+    x_shape, w_shape = (2, channels, size, size), (out_channels, channels // groups, kernel, kernel)
+    return conv_geometry(
+        "x", x_shape, "weight", w_shape, out_channels, channels // groups, (1, 1), (padding, padding), (1, 1), groups
     )
 
 
