@@ -37,6 +37,9 @@ static void no_dgemm(int a, int b, int c, int d, int e, int f, double g, const d
     exit(2);
 }
 
+static int one_blas_thread(void) { return 1; }
+static void set_blas_threads(int threads) { (void)threads; }
+
 static unsigned long long state = 88172645463325252ull;
 static int uniform(int lo, int hi) /* [lo, hi] */
 {
@@ -89,7 +92,7 @@ static double max_error(const double *want, const float *got32, const double *go
 int main(void)
 {
     int failures = 0;
-    cnnfast_blas_register(no_sgemm, no_dgemm);
+    cnnfast_blas_register(no_sgemm, no_dgemm, one_blas_thread, set_blas_threads);
     conv2d_set_path(CONV2D_PATH_ENGINE);
     for (int isa = 0; isa < CNNFAST_ISA_COUNT; ++isa) {
         if (!cnnfast_isa_available(isa)) continue;
