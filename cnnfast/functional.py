@@ -525,7 +525,13 @@ def sgd_update(data, grad, buf, lr, momentum=0.0, dampening=0.0, nesterov=False,
     """
     if _is_reference(backend):
         return reference.sgd_update(data, grad, buf, lr, momentum, dampening, nesterov, weight_decay, first_step)
-    data, grad, buf = _checks.float_arrays(data=data, grad=grad, buf=buf)
+    for name, array in (("data", data), ("grad", grad), ("buf", buf)):
+        if array is not None and not isinstance(array, np.ndarray):  # a converted copy would be updated, not it
+            raise TypeError(f"{name} must be a NumPy array (updated in place), got {type(array).__name__}")
+    if buf is None:
+        data, grad = _checks.float_arrays(data=data, grad=grad)
+    else:
+        data, grad, buf = _checks.float_arrays(data=data, grad=grad, buf=buf)
     for name, array in (("data", data), ("grad", grad), ("buf", buf)):
         if array is not None and (array.shape != data.shape or not array.flags.c_contiguous):
             raise ValueError(f"{name} must be C-contiguous with data's shape {data.shape}, got {array.shape}")
