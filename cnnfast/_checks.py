@@ -558,11 +558,15 @@ def _channels_input(name, x):
 def batch_norm_train_args(x, weight, bias, eps):
     """Checked ``(x, weight, bias, eps)`` for ``batch_norm_train``: x (N, C, ...), weight and bias (C,), eps > 0.
 
+    ``bias=None`` is zeros (torch's meaning).
+
     As torch, more than one value per channel (N times the spatial size) is needed:
     the variance of one value is 0 and the normalised output would be 0 whatever x.
     """
     x, weight, bias = float_arrays(x=x, weight=weight, bias=bias)
     _channels_input("x", x)
+    if bias is None:  # no shift, as torch's batch_norm(bias=None)
+        bias = np.zeros(x.shape[1], dtype=x.dtype)
     _per_channel(x, weight=weight, bias=bias)
     eps = finite("eps", eps)
     if eps <= 0.0:

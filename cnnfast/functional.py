@@ -376,7 +376,8 @@ def batch_norm_train(x, weight, bias, eps=1e-5, backend="fast"):
     ----------
     x : ndarray, shape (N, C, ...), float32 or float64
         More than one value per channel (N times the spatial size), as torch.
-    weight, bias : ndarray, shape (C,), x's dtype
+    weight : ndarray, shape (C,), x's dtype
+    bias : ndarray, shape (C,), x's dtype, or None (zeros)
     eps : float > 0
         Added to the variance.
     backend : {"fast", "reference"}

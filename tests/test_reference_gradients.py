@@ -273,6 +273,8 @@ def test_batch_norm_train_statistics_and_affine_map():
     # With the batch's statistics frozen, training-mode batch norm is the affine map.
     scale = weight * inv_std
     np.testing.assert_allclose(R.batch_norm_affine(x, scale, bias - mean * scale), y, rtol=1e-12, atol=1e-12)
+    # bias=None: no shift, as torch.
+    np.testing.assert_array_equal(R.batch_norm_train(x, weight, None)[0], R.batch_norm_train(x, weight, 0 * bias)[0])
 
 
 def test_relu_backward():
