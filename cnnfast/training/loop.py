@@ -35,7 +35,7 @@ def evaluate(model, batches):
     return totals
 
 
-def run(model, source, step, validate, *, epochs, initial_epoch, callbacks, verbose):
+def run(model, source, step, validate, *, epochs, initial_epoch, callbacks, verbose, interrupt=None):
     """Train ``model`` for ``epochs - initial_epoch`` epochs; returns the :class:`~cnnfast.callbacks.History`.
 
     Parameters
@@ -46,13 +46,19 @@ def run(model, source, step, validate, *, epochs, initial_epoch, callbacks, verb
         ``source.epoch()`` yields one epoch's ``(x_batch, y_batch)``;
         ``source.steps``, ``.samples`` and ``.batch_size`` go into the callbacks' ``params``.
     step : callable
-        ``step(x_batch, y_batch) -> (mean loss, correct, size)``, one update.
+        ``step(x_batch, y_batch) -> (mean loss, correct, size)``, one update;
+        None when it made no update because training stops (the processes of
+        a data-parallel fit agreed to stop before it).
     validate : callable or None
         ``validate() -> {"loss": ..., "accuracy": ...}`` after every epoch (reported as ``val_*``).
     epochs, initial_epoch : int
     callbacks : sequence of Callback
         The user's; History (and a ProgressBar when ``verbose``) are added after them.
     verbose : {0, 1, 2}
+    interrupt : DeferredInterrupt, optional
+        Who decides when to stop (Ctrl-C, ``stop_training``); default a new
+        :class:`DeferredInterrupt`.  A data-parallel fit passes one that makes
+        the processes agree (:class:`cnnfast.training.parallel.AgreedInterrupt`).
 
     Notes
     -----
@@ -69,11 +75,13 @@ def run(model, source, step, validate, *, epochs, initial_epoch, callbacks, verb
     callbacks = CallbackList([*callbacks, history, *extra], model, params)
     model.stop_training = False
     epoch = None
-    with DeferredInterrupt() as ctrl_c:
+    with interrupt or DeferredInterrupt() as ctrl_c:
         try:
             callbacks.on_train_begin({})
             for epoch in range(initial_epoch, epochs):
                 logs = _run_epoch(model, source.epoch(), step, epoch, callbacks, ctrl_c)
+                if logs is None and model.stop_training:  # stopped before this epoch's first update
+                    break
                 if logs is None:
                     warnings.warn(f"fit: the training data ran out in epoch {epoch + 1} of {epochs}; training "
                                   "stopped.  Give steps_per_epoch, or data that yields steps_per_epoch * epochs "
@@ -82,9 +90,7 @@ def run(model, source, step, validate, *, epochs, initial_epoch, callbacks, verb
                 if validate is not None:
                     logs.update({f"val_{key}": value for key, value in validate().items()})
                 callbacks.on_epoch_end(epoch, logs)
-                if ctrl_c.requested:
-                    raise KeyboardInterrupt
-                if model.stop_training:
+                if ctrl_c.stop_after(model, epoch_end=True):
                     break
         except KeyboardInterrupt:
             if ctrl_c.forced or ctrl_c.in_update:
@@ -106,15 +112,17 @@ def _run_epoch(model, batches, step, epoch, callbacks, ctrl_c):
     for batch, (xb, yb) in enumerate(batches):
         callbacks.on_batch_begin(batch, {"batch": batch, "size": len(xb)})
         ctrl_c.in_update = True
-        loss, correct, size = step(xb, yb)
+        result = step(xb, yb)
         ctrl_c.in_update = False
+        if result is None:  # no update: the processes agreed to stop before it (the step set why)
+            ctrl_c.stop_after(model)
+            break
+        loss, correct, size = result
         totals.add(loss, correct, size)
         logs = {"batch": batch, "size": size, **totals.logs()}
         logs["images_per_sec"] = totals.seen / max(time.perf_counter() - start, 1e-9)
         callbacks.on_batch_end(batch, logs)
-        if ctrl_c.requested:
-            raise KeyboardInterrupt
-        if model.stop_training:
+        if ctrl_c.stop_after(model):
             break
     if totals.seen == 0:
         return None
@@ -146,6 +154,18 @@ class DeferredInterrupt:
             self.forced = True
             raise KeyboardInterrupt
         self.requested = True
+
+    def stop_after(self, model, epoch_end=False):
+        """Whether training stops now, after a batch's (or, ``epoch_end``, an epoch's) callbacks.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            After a Ctrl-C; otherwise the answer is ``model.stop_training``.
+        """
+        if self.requested:
+            raise KeyboardInterrupt
+        return model.stop_training
 
     def __enter__(self):
         if (threading.current_thread() is threading.main_thread()
