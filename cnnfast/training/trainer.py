@@ -232,7 +232,7 @@ class Trainer:
             validation = self._validation_batches(validation_data)
         validate = None if validation is None else lambda: loop.evaluate(self, validation()).logs()
         if transform is not None:
-            source = _Augmented(source, transform, self.dtype)
+            source = data.Augmented(source, transform, self.dtype)
         return loop.run(self, source, TrainStep(self), validate, epochs=epochs, initial_epoch=initial_epoch,
                         callbacks=callbacks or (), verbose=verbose)
 
@@ -250,7 +250,7 @@ class Trainer:
         if self._shuffle_rng is None:
             self._shuffle_rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(1,)))
         source = data.ArrayBatches(x, y, batch_size, bool(shuffle), self._shuffle_rng, steps)
-        validation = None if held_out is None else (lambda: data.in_order(*held_out, _VALIDATION_BATCH_SIZE))
+        validation = None if held_out is None else data.InOrder(*held_out, _VALIDATION_BATCH_SIZE)
         return source, validation
 
     def _stream_source(self, x, y, batch_size, validation_split, steps):
@@ -273,7 +273,7 @@ class Trainer:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (x_val, y_val) or a batch iterator")
         held_out = data.arrays(self, *validation_data, x_name="validation_data[0]", y_name="validation_data[1]")
-        return lambda: data.in_order(*held_out, _VALIDATION_BATCH_SIZE)
+        return data.InOrder(*held_out, _VALIDATION_BATCH_SIZE)
 
     # -------------------------------------------------------------- evaluation
 
@@ -316,14 +316,3 @@ class Trainer:
         if verbose:
             print(format_logs(result), flush=True)
         return result
-
-
-class _Augmented:
-    """A batch source whose x batches go through ``transform`` (fit's ``augment``)."""
-
-    def __init__(self, source, transform, dtype):
-        self._source, self._transform, self._dtype = source, transform, dtype
-        self.steps, self.samples, self.batch_size = source.steps, source.samples, source.batch_size
-
-    def epoch(self):
-        return data.augmented(self._source.epoch(), self._transform, self._dtype)
