@@ -10,7 +10,8 @@ Layers of one idea each, data flowing one way::
 
 Also: ``losses``, ``optim`` (optimizers, schedules, clipping), ``callbacks``,
 ``models`` (lenet5, small_vgg, resnet8/20), ``datasets`` (MNIST loaders, the
-bundled subset, augmentation), ``gradcheck``.
+bundled subset, augmentation), ``gradcheck``, ``distributed`` (data-parallel
+training over MPI; mpi4py is imported only when used).
 Threads: ``set_num_threads``/``get_num_threads`` (from ``OMP_NUM_THREADS``).
 """
 
@@ -32,7 +33,7 @@ from ._runtime import (  # noqa: E402  (loads BLAS before any kernel can run)
 )
 from . import functional, reference  # noqa: E402
 from . import callbacks, datasets, layers, losses, models, optim  # noqa: E402
-from . import training  # noqa: E402
+from . import distributed, training  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
 from .layers.sequential import Sequential, load_model  # noqa: E402
 
@@ -49,6 +50,7 @@ __all__ = [
     "models",
     "datasets",
     "training",
+    "distributed",
     "Sequential",
     "load_model",
     "gradcheck",
