@@ -14,7 +14,7 @@ import numpy as np
 from .. import _checks as check
 from .. import losses, optim
 from ..callbacks import format_logs
-from . import data, loop
+from . import data, loop, parallel
 from .metrics import METRICS
 from .step import TrainStep
 
@@ -126,13 +126,18 @@ class Trainer:
 
     # --------------------------------------------------------------- training
 
-    def train_on_batch(self, x, y):
+    def train_on_batch(self, x, y, distributed=False):
         """One optimizer step on the batch ``(x, y)``.
 
         Parameters
         ----------
         x : ndarray, shape (B, *input_shape), float32 or float64
         y : ndarray, shape (B,) integer labels or (B, C) float targets
+        distributed : bool
+            Data-parallel over MPI processes (:mod:`cnnfast.distributed`):
+            every process passes the same global batch and trains on its
+            slice of it; the update and the returned figures are those of
+            the whole batch.  The first such call takes rank 0's weights.
 
         Returns
         -------
@@ -142,14 +147,14 @@ class Trainer:
         self._require_compiled("train_on_batch")
         x, y = data.arrays(self, x, y)
         self._check_ready_to_train("train_on_batch")
-        loss, correct, size = TrainStep(self)(x, y)
+        loss, correct, size = parallel.train_on_batch(self, x, y) if distributed else TrainStep(self)(x, y)
         logs = {"loss": loss}
         if self.metrics:
             logs["accuracy"] = correct / size
         return logs
 
     def fit(self, x, y=None, epochs=1, batch_size=None, validation_split=0.0, validation_data=None, shuffle=True,
-            callbacks=(), verbose=1, initial_epoch=0, augment=None, steps_per_epoch=None):
+            callbacks=(), verbose=1, initial_epoch=0, augment=None, steps_per_epoch=None, distributed=False):
         """Train for ``epochs - initial_epoch`` epochs.
 
         Parameters
@@ -189,6 +194,16 @@ class Trainer:
             the same shape; applied to every training batch, never to validation data.
         steps_per_epoch : int, optional
             Batches per epoch (default: all of them).
+        distributed : bool
+            Train data-parallel with the other MPI processes of the job
+            (launched as ``mpiexec -n N python script.py``; see
+            :mod:`cnnfast.distributed`).  Every process passes the same
+            arrays; ``batch_size`` is the global batch, each process trains
+            on its slice of every batch, and the gradients are averaged
+            weighted by sample count, so the run matches one process's with
+            the same ``batch_size``.  Rank 0 prints and writes checkpoints;
+            every process returns the same History.  Arrays only (augmentation
+            goes through ``augment``).
 
         Returns
         -------
@@ -230,6 +245,9 @@ class Trainer:
             source, validation = self._array_source(x, y, batch_size, validation_split, shuffle, steps)
         if validation_data is not None:
             validation = self._validation_batches(validation_data)
+        if distributed:
+            return parallel.fit(self, source, validation, augment, epochs=epochs, initial_epoch=initial_epoch,
+                                callbacks=callbacks or (), verbose=verbose)
         validate = None if validation is None else lambda: loop.evaluate(self, validation()).logs()
         if transform is not None:
             source = data.Augmented(source, transform, self.dtype)
@@ -277,7 +295,7 @@ class Trainer:
 
     # -------------------------------------------------------------- evaluation
 
-    def evaluate(self, x, y=None, batch_size=256, verbose=0):
+    def evaluate(self, x, y=None, batch_size=256, verbose=0, distributed=False):
         """Mean loss (and accuracy if compiled with it) over ``(x, y)``, in inference mode.
 
         Parameters
@@ -290,6 +308,9 @@ class Trainer:
         batch_size : int
         verbose : int
             Non-zero: print the result on one line.
+        distributed : bool
+            Every MPI process passes the same arrays and evaluates its share
+            of the batches; the result is the whole set's, on every process.
 
         Returns
         -------
@@ -302,6 +323,8 @@ class Trainer:
         if data.is_batch_stream(x):
             if y is not None:
                 raise ValueError("evaluate: y must not be given when x is a batch iterator or generator")
+            if distributed:
+                raise ValueError("evaluate(distributed=True) takes arrays x, y, not a batch iterator")
             totals = loop.evaluate(self, data.StreamBatches(self, x).epoch())
             if totals.seen == 0:
                 raise ValueError("evaluate needs at least one sample; the batch iterator yielded none")
@@ -311,8 +334,9 @@ class Trainer:
             x, y = data.arrays(self, x, y)
             if len(x) == 0:
                 raise ValueError(f"evaluate needs at least one sample, x has shape {x.shape}")
-            totals = loop.evaluate(self, data.in_order(x, y, batch_size))
+            totals = (parallel.evaluate(self, x, y, batch_size) if distributed
+                      else loop.evaluate(self, data.in_order(x, y, batch_size)))
         result = totals.logs()
-        if verbose:
+        if verbose and not (distributed and parallel.rank() > 0):  # one process prints
             print(format_logs(result), flush=True)
         return result
