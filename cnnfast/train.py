@@ -3,6 +3,7 @@
     cnnfast train                      # the bundled 10,000 + 2,000 MNIST subset, offline
     cnnfast train --dataset mnist --data DIR [--epochs N] [--batch-size B] [--lr LR]
                   [--optimizer sgd|adam|...] [--threads N] [--save PATH] [--classic]
+    mpiexec -n 2 cnnfast train --distributed [--timeout SECONDS]   # data-parallel over MPI processes
 
 The defaults reach >= 97% test accuracy on the bundled subset in well under a
 minute on 2 cores, and <= 1.2% test error on the full MNIST set.  The last line
@@ -95,6 +96,13 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", metavar="PATH", help="save the trained model here (.npz)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--distributed", action="store_true",
+                        help="train data-parallel with the other processes of an MPI job (launch as mpiexec -n N "
+                             "cnnfast train --distributed; needs cnnfast[mpi]); --batch-size is the global batch, "
+                             "each process takes its share of the node's cores; rank 0 prints and saves")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="with --distributed: end the job when a process makes no progress for this long "
+                             "(default 1800)")
 
 
 def main(args, argv=None):
@@ -116,8 +124,10 @@ def main(args, argv=None):
 
     from . import callbacks, models
 
+    # Distributed: join the job first, so that a failure anywhere from here on ends every process.
+    say = _join(args) if args.distributed else print
     if args.epochs < 1 or args.batch_size < 1:
-        print("cnnfast train: --epochs and --batch-size must be >= 1", file=sys.stderr)
+        say("cnnfast train: --epochs and --batch-size must be >= 1", file=sys.stderr)
         return 2
     if args.threads is not None:
         cnnfast.set_num_threads(args.threads)
@@ -125,29 +135,45 @@ def main(args, argv=None):
     try:
         (x_train, y_train), (x_test, y_test) = load(dataset, args.data, args.download)
     except (FileNotFoundError, ValueError) as error:
-        print(f"cnnfast train: {error}", file=sys.stderr)
+        say(f"cnnfast train: {error}", file=sys.stderr)
         return 1
     lr = args.lr if args.lr is not None else (0.05 if args.optimizer == "sgd" else 0.001)
     optimizer_options = {"momentum": 0.9, "nesterov": True} if args.optimizer == "sgd" else {}
     model = models.lenet5(classic=args.classic, seed=args.seed)
     model.compile(optimizer=args.optimizer, loss="cross_entropy", lr=lr, **optimizer_options)
-    print(f"LeNet-5{' (classic)' if args.classic else ''} on {dataset}: {len(x_train)} training, "
-          f"{len(x_test)} test images; {args.optimizer} lr {lr:g} (cosine), batch {args.batch_size}, "
-          f"{args.epochs} epochs, {cnnfast.get_num_threads()} thread(s)")
+    say(f"LeNet-5{' (classic)' if args.classic else ''} on {dataset}: {len(x_train)} training, "
+        f"{len(x_test)} test images; {args.optimizer} lr {lr:g} (cosine), batch {args.batch_size}, "
+        f"{args.epochs} epochs, {_workers(args, cnnfast)}")
     schedule = callbacks.LearningRateScheduler(
         lambda epoch, _: lr * 0.5 * (1.0 + np.cos(np.pi * epoch / args.epochs)))
     start = time.perf_counter()
     history = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, shuffle=True,
-                        callbacks=[schedule], verbose=0 if args.quiet else 1)
+                        callbacks=[schedule], verbose=0 if args.quiet else 1, distributed=args.distributed)
     seconds = time.perf_counter() - start
-    result = model.evaluate(x_test, y_test, batch_size=256)
-    if args.save:
+    result = model.evaluate(x_test, y_test, batch_size=256, distributed=args.distributed)
+    if args.save and (not args.distributed or cnnfast.distributed.is_primary()):
         model.save(args.save)
-        print(f"saved to {args.save}")
+        say(f"saved to {args.save}")
     images_per_second = float(np.median(history.history["images_per_sec"]))
-    print(f"trained in {seconds:.1f} s; test loss {result['loss']:.4f}, "
-          f"test error {100 * (1 - result['accuracy']):.2f}%")
-    print(f"test accuracy: {100 * result['accuracy']:.2f}% ({len(x_test)} images) | "
-          f"{images_per_second:.0f} images/s train")
+    say(f"trained in {seconds:.1f} s; test loss {result['loss']:.4f}, "
+        f"test error {100 * (1 - result['accuracy']):.2f}%")
+    say(f"test accuracy: {100 * result['accuracy']:.2f}% ({len(x_test)} images) | "
+        f"{images_per_second:.0f} images/s train")
     return 0
+
+
+def _join(args):
+    """``--distributed``: join the MPI job; the function that prints (on rank 0 only)."""
+    from . import distributed
+
+    distributed.init(timeout=args.timeout)
+    return print if distributed.is_primary() else (lambda *args, **kwargs: None)
+
+
+def _workers(args, cnnfast):
+    """"N thread(s)", or with --distributed "P processes x N thread(s)" (images/s are then the whole job's)."""
+    threads = f"{cnnfast.get_num_threads()} thread(s)"
+    if not args.distributed:
+        return threads
+    return f"{cnnfast.distributed.size()} processes x {threads} (images/s: all processes)"
 
