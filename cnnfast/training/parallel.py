@@ -165,9 +165,10 @@ class AgreedInterrupt(DeferredInterrupt):
         flags = np.array([model.stop_training, self.pending, lr, -lr, checksum, -checksum], dtype=np.float64)
         self.world.allreduce(flags, op="max", what="the end-of-epoch agreement")
         if flags[2] != -flags[3] or flags[4] != -flags[5]:
-            raise RuntimeError("the processes' weights or learning rates differ at the end of this epoch (learning "
-                               f"rates from {-flags[3]:g} to {flags[2]:g}): a callback or the user's code changed "
-                               "them on some processes only.  Give every process the same callbacks")
+            what = (f"learning rates (from {-flags[3]:g} to {flags[2]:g})" if flags[2] != -flags[3]
+                    else "weights (CRC-32 of every parameter and buffer)")
+            raise RuntimeError(f"the processes' {what} differ at the end of this epoch: a callback or the user's "
+                               "code changed them on some processes only.  Give every process the same callbacks")
         if flags[1]:
             self.requested = True
             raise KeyboardInterrupt
