@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import sys
 import threading
@@ -48,16 +49,32 @@ def launcher_size(environ=os.environ):
     return None
 
 
-def import_mpi():
+def import_mpi(timeout=DEFAULT_TIMEOUT):
     """``mpi4py.MPI`` (initialising MPI on first import), or an ImportError saying what to install.
 
     From the moment MPI is up in a job of several processes, an exception
     that reaches the top of this process ends the whole job (see the module).
+
+    Parameters
+    ----------
+    timeout : float or None
+        Bounds ``MPI_Init`` (None: no bound).  Under MPICH's
+        ``mpiexec``, a process that fails before initialising MPI leaves the
+        others waiting in ``MPI_Init`` for ever, holding the GIL, so no Python
+        thread can help: a C watchdog (``faulthandler``) prints where this
+        process waits and exits it once ``timeout`` has passed, which ends the job.
     """
+    launched = launcher_size()
+    guard = timeout is not None and launched is not None and launched > 1 and "mpi4py.MPI" not in sys.modules
+    if guard:
+        faulthandler.dump_traceback_later(timeout, exit=True)
     try:
         from mpi4py import MPI
     except (ImportError, RuntimeError) as error:  # RuntimeError: mpi4py present, no MPI library it can load
         raise ImportError(f"cnnfast.distributed needs mpi4py and an MPI library ({error}): {INSTALL_HINT}") from error
+    finally:
+        if guard:
+            faulthandler.cancel_dump_traceback_later()
     _install_excepthook(MPI.COMM_WORLD)
     return MPI
 
@@ -180,7 +197,7 @@ def current(timeout=None):
     with _lock:
         if _world is None:
             timeout = _checked_timeout(DEFAULT_TIMEOUT if timeout is None else timeout)
-            _world = World(import_mpi(), timeout)
+            _world = World(import_mpi(timeout), timeout)
             _set_threads(_world)
         elif timeout is not None:
             _world.timeout = _checked_timeout(timeout)
