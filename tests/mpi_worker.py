@@ -310,6 +310,14 @@ def case_raise_outside(out):
     model.fit(*data(), batch_size=16, epochs=100, verbose=0, distributed=True)
 
 
+def case_raise_before_mpi(out):
+    """Rank 1 fails before MPI starts; rank 0 waits in MPI_Init (for ever under MPICH's mpiexec, but for timeout)."""
+    rank = next(os.environ[v] for v in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK") if v in os.environ)
+    if rank == "1":
+        raise RuntimeError("boom before MPI, on purpose")
+    distributed.init(timeout=3.0)
+
+
 def case_kill(out):
     """Rank 1 is killed (SIGKILL) in the middle of fit."""
     model = small_model(seed=0)
