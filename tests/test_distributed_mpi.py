@@ -12,6 +12,7 @@ Set ``CNNFAST_MPIEXEC`` to launch with another command (e.g.
 
 import os
 import pickle
+import re
 import shlex
 import shutil
 import signal
@@ -45,13 +46,15 @@ pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec found (pip i
 class Launch:
     """One ``mpiexec -n N python mpi_worker.py CASE OUT`` run: exit status, output, seconds, each rank's results."""
 
-    def __init__(self, case, ranks, out, env=None, timeout=TIMEOUT, background=False):
+    def __init__(self, case, ranks, out, env=None, timeout=TIMEOUT, background=False, argv=None):
+        """``argv`` replaces ``python mpi_worker.py CASE OUT`` as what every rank runs."""
         self.case, self.ranks, self.out = case, ranks, Path(out)
         environ = {**os.environ, **(env or {})}
         if hasattr(os, "geteuid") and os.geteuid() == 0:  # Open MPI refuses root without these; MPICH ignores them
             environ.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
         environ = {k: v for k, v in environ.items() if v is not None}
-        self.command = [*MPIEXEC, "-n", str(ranks), sys.executable, str(WORKER), case, str(out)]
+        argv = argv if argv is not None else [sys.executable, str(WORKER), case, str(out)]
+        self.command = [*MPIEXEC, "-n", str(ranks), *argv]
         self.timeout = timeout
         self.start = time.monotonic()
         self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -278,6 +281,27 @@ def test_processes_that_disagree_all_raise_the_same_error(tmp_path):
     assert "batch_size: 64 on rank 0, 65 on rank 1" in messages["batch_size"]
     assert "optimizer" in messages["lr"] and "0.1" in messages["lr"]
     assert "must be >= 2, got 1" in messages["tiny_batch"]
+
+
+# --------------------------------------------------------------- the CLI
+
+def test_cnnfast_train_distributed_prints_the_whole_jobs_figures_once_and_saves(tmp_path):
+    """``mpiexec -n 2 cnnfast train --distributed``: rank 0 alone prints (the job's images/s, the accuracy); the model is saved."""
+    saved = tmp_path / "lenet.npz"
+    argv = [sys.executable, "-m", "cnnfast", "train", "--distributed", "--epochs", "1", "--quiet", "--save", str(saved)]
+    job = Launch("cli", 2, tmp_path, argv=argv, env={"OMP_NUM_THREADS": None})
+    assert job.returncode == 0, job.output
+    lines = job.output.splitlines()
+    assert len([line for line in lines if "test accuracy" in line]) == 1, job.output
+    share = max(1, len(os.sched_getaffinity(0)) // 2) if hasattr(os, "sched_getaffinity") else None
+    assert len([line for line in lines if f"2 processes x {share or ''}" in line]) == 1, job.output  # cores / 2
+    accuracy = float(re.search(r"test accuracy: ([\d.]+)%", job.output).group(1))
+    assert accuracy > 80, job.output  # one epoch of the bundled subset: about 88%
+    assert float(re.search(r"([\d.]+) images/s", job.output).group(1)) > 0
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".npz" or p.name.endswith(".tmp")] == ["lenet.npz"]
+    import cnnfast
+
+    assert len(cnnfast.load_model(saved).parameters()) == 10
 
 
 # ------------------------------------------------------------ no hangs
