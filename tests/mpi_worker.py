@@ -31,8 +31,15 @@ def data(n=N, dtype=np.float64, seed=0):
 
 
 def small_model(seed=0, dtype="float64", batchnorm=False, dropout=False):
-    layers = [Conv2D(4, 3), *([BatchNorm2D()] if batchnorm else []), ReLU(), MaxPool2D(2), Flatten(),
-              *([Dropout(0.3)] if dropout else []), Dense(4)]
+    layers = [
+        Conv2D(4, 3),
+        *([BatchNorm2D()] if batchnorm else []),
+        ReLU(),
+        MaxPool2D(2),
+        Flatten(),
+        *([Dropout(0.3)] if dropout else []),
+        Dense(4),
+    ]
     return cnnfast.Sequential(layers, input_shape=(1, 10, 10), seed=seed, dtype=dtype)
 
 
@@ -69,8 +76,9 @@ class At(callbacks.Callback):
         self.epoch = epoch
 
     def on_batch_end(self, batch, logs=None):
-        if (self.epoch, batch) == (self.epoch_at, self.batch) and (self.ranks is None or
-                                                                   distributed.rank() in self.ranks):
+        if (self.epoch, batch) == (self.epoch_at, self.batch) and (
+            self.ranks is None or distributed.rank() in self.ranks
+        ):
             self.action(self.model)
 
 
@@ -83,34 +91,50 @@ def fit_one(mode, make, compile_kwargs, fit_kwargs, extra=()):
     model = make(seed=7 * distributed.rank() if mode == "distributed" else 0)
     model.compile(**compile_kwargs)
     recorder = RecordSteps()
-    history = model.fit(*data(), **fit_kwargs, callbacks=[recorder, *(make_callback() for make_callback in extra)],
-                        verbose=0, distributed=mode == "distributed")
-    return {"weights": weights(model), "history": history.history, "crcs": recorder.crcs,
-            "interrupted": history.interrupted}, model
+    history = model.fit(
+        *data(),
+        **fit_kwargs,
+        callbacks=[recorder, *(make_callback() for make_callback in extra)],
+        verbose=0,
+        distributed=mode == "distributed",
+    )
+    return {
+        "weights": weights(model),
+        "history": history.history,
+        "crcs": recorder.crcs,
+        "interrupted": history.interrupted,
+    }, model
 
 
 def fit_twins(make, compile_kwargs, fit_kwargs, extra=(), plain_extra=None):
     """The same training distributed and in one process (``plain_extra``: the plain run's own callbacks)."""
-    return {"distributed": fit_one("distributed", make, compile_kwargs, fit_kwargs, extra)[0],
-            "plain": fit_one("plain", make, compile_kwargs, fit_kwargs, extra if plain_extra is None else plain_extra)[0]}
+    return {
+        "distributed": fit_one("distributed", make, compile_kwargs, fit_kwargs, extra)[0],
+        "plain": fit_one("plain", make, compile_kwargs, fit_kwargs, extra if plain_extra is None else plain_extra)[0],
+    }
 
 
 # ------------------------------------------------------------------ cases
+
 
 def case_numerics(out):
     """2 processes vs 1: SGD, Adam, clipping; train_on_batch; evaluate; DistributedOptimizer; allreduce_mean."""
     rank, size = distributed.rank(), distributed.size()
     x, y = data()
     results = {}
-    for name, kwargs in (("sgd", dict(optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True)),
-                         ("adam", dict(optimizer="adam", lr=1e-2)),
-                         ("sgd_clip", dict(optimizer="sgd", lr=0.5, clip_norm=0.05))):
+    for name, kwargs in (
+        ("sgd", dict(optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True)),
+        ("adam", dict(optimizer="adam", lr=1e-2)),
+        ("sgd_clip", dict(optimizer="sgd", lr=0.5, clip_norm=0.05)),
+    ):
         fit_kwargs = dict(batch_size=BATCH, epochs=2, validation_data=data(41, seed=1))
         results[name] = fit_twins(small_model, kwargs, fit_kwargs)
         if name == "sgd":
             _, model = fit_one("distributed", small_model, kwargs, fit_kwargs)
-            results["evaluate"] = {"distributed": model.evaluate(x, y, batch_size=50, distributed=True),
-                                   "plain": model.evaluate(x, y, batch_size=50)}
+            results["evaluate"] = {
+                "distributed": model.evaluate(x, y, batch_size=50, distributed=True),
+                "plain": model.evaluate(x, y, batch_size=50),
+            }
 
     # train_on_batch: three global batches of 57 (28 + 29 samples)
     twins = {"distributed": small_model(seed=3 * rank), "plain": small_model(seed=0)}
@@ -118,8 +142,9 @@ def case_numerics(out):
     for mode, model in twins.items():
         model.compile(optimizer="adam", lr=1e-2)
         for k in range(3):
-            logs = model.train_on_batch(x[57 * k:57 * (k + 1)], y[57 * k:57 * (k + 1)],
-                                        distributed=mode == "distributed")
+            logs = model.train_on_batch(
+                x[57 * k : 57 * (k + 1)], y[57 * k : 57 * (k + 1)], distributed=mode == "distributed"
+            )
             steps[mode].append({"logs": logs, "weights": weights(model)})
     results["train_on_batch"] = steps
 
@@ -133,7 +158,7 @@ def case_numerics(out):
             opt = distributed.DistributedOptimizer(opt)
             distributed.broadcast_model(model)
         for k in range(3):
-            xb, yb = x[57 * k:57 * (k + 1)], y[57 * k:57 * (k + 1)]
+            xb, yb = x[57 * k : 57 * (k + 1)], y[57 * k : 57 * (k + 1)]
             if mode == "distributed":
                 lo, hi = bounds(len(xb), rank, size)
                 xb, yb = xb[lo:hi], yb[lo:hi]
@@ -158,10 +183,19 @@ def case_stop(out):
     stop_at_2 = [lambda: At(2, set_stop)]  # the plain twin stops at the same batch: the same three updates
     return {
         "one_rank": fit_twins(small_model, compile_kwargs, kwargs, [lambda: At(2, set_stop, ranks={1})], stop_at_2),
-        "sigterm": fit_twins(small_model, compile_kwargs, kwargs,
-                             [lambda: At(2, lambda m: os.kill(os.getpid(), signal.SIGTERM), ranks={1})], stop_at_2),
-        "early": fit_twins(small_model, compile_kwargs, kwargs,
-                           [lambda: callbacks.EarlyStopping(monitor="loss", min_delta=10.0, patience=0)]),
+        "sigterm": fit_twins(
+            small_model,
+            compile_kwargs,
+            kwargs,
+            [lambda: At(2, lambda m: os.kill(os.getpid(), signal.SIGTERM), ranks={1})],
+            stop_at_2,
+        ),
+        "early": fit_twins(
+            small_model,
+            compile_kwargs,
+            kwargs,
+            [lambda: callbacks.EarlyStopping(monitor="loss", min_delta=10.0, patience=0)],
+        ),
     }
 
 
@@ -171,10 +205,20 @@ def case_sigint(out):
     model = small_model(seed=0)
     model.compile(optimizer="sgd", lr=0.01)
     recorder = RecordSteps()
-    history = model.fit(*data(), batch_size=16, epochs=10_000, verbose=0, distributed=True,
-                        callbacks=[recorder, At(3, lambda m: ready.touch(), ranks={0})])
-    return {"interrupted": history.interrupted, "weights": weights(model), "steps": len(recorder.crcs),
-            "crcs": recorder.crcs}
+    history = model.fit(
+        *data(),
+        batch_size=16,
+        epochs=10_000,
+        verbose=0,
+        distributed=True,
+        callbacks=[recorder, At(3, lambda m: ready.touch(), ranks={0})],
+    )
+    return {
+        "interrupted": history.interrupted,
+        "weights": weights(model),
+        "steps": len(recorder.crcs),
+        "crcs": recorder.crcs,
+    }
 
 
 def case_batchnorm(out):
@@ -195,8 +239,11 @@ def case_batchnorm(out):
     model.compile(optimizer="sgd", lr=0.05)
     last = LastLocal()
     model.fit(*data(), batch_size=BATCH, epochs=2, verbose=0, distributed=True, callbacks=[last])
-    return {"local": last.local[-1], "final": {k: np.array(v) for k, v in model.named_buffers()},
-            "weights": weights(model)}
+    return {
+        "local": last.local[-1],
+        "final": {k: np.array(v) for k, v in model.named_buffers()},
+        "weights": weights(model),
+    }
 
 
 def case_checkpoint(out):
@@ -213,8 +260,14 @@ def case_checkpoint(out):
     model = small_model(seed=0)
     model.compile(optimizer="sgd", lr=0.05)
     path = str(Path(out) / "ckpt-{epoch}.npz")
-    model.fit(*data(), batch_size=BATCH, epochs=3, verbose=0, distributed=True,
-              callbacks=[LoggedCheckpoint(path, monitor="loss")])
+    model.fit(
+        *data(),
+        batch_size=BATCH,
+        epochs=3,
+        verbose=0,
+        distributed=True,
+        callbacks=[LoggedCheckpoint(path, monitor="loss")],
+    )
     last = Path(out) / "ckpt-3.npz"
     return {"last_exists_after_fit": last.exists(), "weights": weights(model)}
 
@@ -234,9 +287,15 @@ def case_dropout(out):
             self.drawn.append(params["dx"])
             return params
 
-    model.fit(*data(), batch_size=BATCH, epochs=1, verbose=0, distributed=True,
-              augment=Recorded(width_shift_range=3, seed=0),
-              callbacks=[At(0, lambda m: first_mask.append(dropout._cache.copy()))])
+    model.fit(
+        *data(),
+        batch_size=BATCH,
+        epochs=1,
+        verbose=0,
+        distributed=True,
+        augment=Recorded(width_shift_range=3, seed=0),
+        callbacks=[At(0, lambda m: first_mask.append(dropout._cache.copy()))],
+    )
     return {"weights": weights(model), "first_mask": first_mask[0], "first_shifts": Recorded.drawn[0]}
 
 
@@ -247,9 +306,16 @@ def case_size1(out):
         model = small_model(seed=0, dropout=True)
         model.compile(optimizer="adam", lr=1e-2, clip_norm=1.0)
         recorder = RecordSteps()
-        history = model.fit(*data(dtype=np.float32), batch_size=BATCH, epochs=2, validation_split=0.2, verbose=0,
-                            augment=ImageDataGenerator(width_shift_range=2, seed=1), callbacks=[recorder],
-                            distributed=mode == "distributed")
+        history = model.fit(
+            *data(dtype=np.float32),
+            batch_size=BATCH,
+            epochs=2,
+            validation_split=0.2,
+            verbose=0,
+            augment=ImageDataGenerator(width_shift_range=2, seed=1),
+            callbacks=[recorder],
+            distributed=mode == "distributed",
+        )
         results[mode] = {"weights": weights(model), "history": history.history, "crcs": recorder.crcs}
         x, y = data(dtype=np.float32)
         results[mode]["evaluate"] = model.evaluate(x, y, distributed=mode == "distributed")
@@ -267,9 +333,11 @@ def case_mismatch(out):
     rank = distributed.rank()
     messages = {}
     x, y = data()
-    for what, change in (("data", lambda: (x, (y + rank) % 4, BATCH, 0.05)),
-                         ("batch_size", lambda: (x, y, BATCH + rank, 0.05)),
-                         ("lr", lambda: (x, y, BATCH, 0.05 * (rank + 1)))):
+    for what, change in (
+        ("data", lambda: (x, (y + rank) % 4, BATCH, 0.05)),
+        ("batch_size", lambda: (x, y, BATCH + rank, 0.05)),
+        ("lr", lambda: (x, y, BATCH, 0.05 * (rank + 1))),
+    ):
         xs, ys, batch_size, lr = change()
         model = small_model(seed=0)
         model.compile(optimizer="sgd", lr=lr)
@@ -289,6 +357,7 @@ def case_mismatch(out):
 
 
 # ---------------------------------------------------- failures (no results)
+
 
 def case_raise(out):
     """Rank 1 raises in the middle of fit: the job must end, non-zero, naming rank 1."""
@@ -322,8 +391,14 @@ def case_kill(out):
     """Rank 1 is killed (SIGKILL) in the middle of fit."""
     model = small_model(seed=0)
     model.compile(optimizer="sgd", lr=0.05)
-    model.fit(*data(), batch_size=16, epochs=100, verbose=0, distributed=True,
-              callbacks=[At(2, lambda m: os.kill(os.getpid(), signal.SIGKILL), ranks={1})])
+    model.fit(
+        *data(),
+        batch_size=16,
+        epochs=100,
+        verbose=0,
+        distributed=True,
+        callbacks=[At(2, lambda m: os.kill(os.getpid(), signal.SIGKILL), ranks={1})],
+    )
 
 
 def case_stuck(out):
@@ -331,8 +406,14 @@ def case_stuck(out):
     distributed.init(timeout=2.0)
     model = small_model(seed=0)
     model.compile(optimizer="sgd", lr=0.05)
-    model.fit(*data(), batch_size=16, epochs=100, verbose=0, distributed=True,
-              callbacks=[At(2, lambda m: time.sleep(3600), ranks={1})])
+    model.fit(
+        *data(),
+        batch_size=16,
+        epochs=100,
+        verbose=0,
+        distributed=True,
+        callbacks=[At(2, lambda m: time.sleep(3600), ranks={1})],
+    )
 
 
 def main():

@@ -21,6 +21,7 @@ from cnnfast.training.sharding import ShardedBatches, bounds, shard_in_order
 
 # ---------------------------------------------------------------- sharding
 
+
 @given(n=st.integers(0, 200), size=st.integers(1, 9))
 def test_bounds_split_a_range_into_near_equal_contiguous_parts(n, size):
     parts = [bounds(n, r, size) for r in range(size)]
@@ -31,15 +32,22 @@ def test_bounds_split_a_range_into_near_equal_contiguous_parts(n, size):
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 150), batch_size=st.integers(1, 40), size=st.integers(1, 6), shuffle=st.booleans(),
-       steps=st.one_of(st.none(), st.integers(1, 6)))
+@given(
+    n=st.integers(1, 150),
+    batch_size=st.integers(1, 40),
+    size=st.integers(1, 6),
+    shuffle=st.booleans(),
+    steps=st.one_of(st.none(), st.integers(1, 6)),
+)
 def test_the_slices_of_every_process_make_up_the_one_process_batches(n, batch_size, size, shuffle, steps):
     """Same permutation, same global batches; together the processes' slices are exactly one process's batches."""
     x = np.arange(n, dtype=np.float64).reshape(n, 1) * 10
     y = np.arange(n)
     plain = data.ArrayBatches(x, y, batch_size, shuffle, np.random.default_rng(5), steps)
-    shards = [ShardedBatches(data.ArrayBatches(x, y, batch_size, shuffle, np.random.default_rng(5), steps), r, size)
-              for r in range(size)]
+    shards = [
+        ShardedBatches(data.ArrayBatches(x, y, batch_size, shuffle, np.random.default_rng(5), steps), r, size)
+        for r in range(size)
+    ]
     for _ in range(2):  # two epochs: a new permutation each, drawn alike
         expected = list(plain.epoch())
         per_rank = [list(s.epoch()) for s in shards]
@@ -70,6 +78,7 @@ def test_evaluation_blocks_keep_the_one_process_batch_boundaries(n, batch_size, 
 
 
 # ------------------------------------------------------- the fused reduction
+
 
 class TwoRanks:
     """A world of 2 whose allreduce adds the buffer the other rank packed (held in ``other``)."""
@@ -156,6 +165,7 @@ def test_parameters_of_mixed_dtypes_are_refused():
 
 # ---------------------------------------------------------------- threads
 
+
 def test_ranks_sharing_cpus_divide_them_and_bound_ranks_keep_their_own():
     all4 = frozenset(range(4))
     assert threads.share(all4, [all4, all4]) == 2
@@ -194,20 +204,27 @@ def test_launcher_size_reads_mpich_open_mpi_and_pmix():
 
 # ------------------------------------------------------ without mpi4py
 
+
 def run_without_mpi4py(code, **env):
     """Run ``code`` in a fresh interpreter where ``import mpi4py`` fails; its output."""
     program = "import sys\nsys.modules['mpi4py'] = None\n" + textwrap.dedent(code)
-    environ = {k: v for k, v in __import__("os").environ.items()
-               if k not in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")}
-    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, env={**environ, **env},
-                            timeout=120)
+    environ = {
+        k: v for k, v in __import__("os").environ.items() if k not in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, env={**environ, **env}, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
 def test_import_cnnfast_does_not_import_mpi4py():
-    out = subprocess.run([sys.executable, "-c", "import sys, cnnfast; print('mpi4py' in sys.modules)"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, cnnfast; print('mpi4py' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.stdout.strip() == "False", out.stderr
 
 
@@ -238,17 +255,21 @@ def test_without_mpi4py_the_mpi_functions_say_what_to_install():
 
 
 def test_without_mpi4py_a_process_launched_as_one_of_several_is_an_error():
-    out = run_without_mpi4py("""
+    out = run_without_mpi4py(
+        """
         from cnnfast import distributed
         try:
             distributed.rank()
         except ImportError as error:
             print(error)
-    """, PMI_SIZE="4")
+    """,
+        PMI_SIZE="4",
+    )
     assert "one of 4 started by an MPI launcher" in out and "cnnfast[mpi]" in out
 
 
 # --------------------------------------- refusals before any communication
+
 
 def test_distributed_fit_takes_arrays_only():
     model = cnnfast.models.lenet5()

@@ -57,8 +57,14 @@ class Launch:
         self.command = [*MPIEXEC, "-n", str(ranks), *argv]
         self.timeout = timeout
         self.start = time.monotonic()
-        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        env=environ, start_new_session=True)
+        self.process = subprocess.Popen(
+            self.command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=environ,
+            start_new_session=True,
+        )
         if not background:
             self.wait()
 
@@ -113,6 +119,7 @@ def assert_history_close(actual, expected, rtol=RTOL):
 
 
 # ------------------------------------------------ 2 processes = 1 process
+
 
 @pytest.mark.parametrize("case", ["sgd", "adam", "sgd_clip"])
 def test_two_processes_train_as_one_float64_uneven_last_batch(numerics, case):
@@ -180,6 +187,7 @@ def test_each_process_takes_its_share_of_the_cores(numerics, tmp_path):
 
 # --------------------------------------------------------------- stopping
 
+
 @pytest.fixture(scope="module")
 def stop(tmp_path_factory):
     return Launch("stop", 2, tmp_path_factory.mktemp("stop")).results()
@@ -228,6 +236,7 @@ def test_ctrl_c_to_mpiexec_stops_every_process_at_the_same_batch(tmp_path):
 
 
 # --------------------------------------------------- state across processes
+
 
 def test_batchnorm_running_statistics_are_averaged_and_equal(tmp_path):
     ranks = Launch("batchnorm", 2, tmp_path).results()
@@ -285,6 +294,7 @@ def test_processes_that_disagree_all_raise_the_same_error(tmp_path):
 
 # --------------------------------------------------------------- the CLI
 
+
 def test_cnnfast_train_distributed_prints_the_whole_jobs_figures_once_and_saves(tmp_path):
     """``mpiexec -n 2 cnnfast train --distributed``: rank 0 alone prints (the job's images/s, the accuracy); the model is saved."""
     saved = tmp_path / "lenet.npz"
@@ -306,13 +316,17 @@ def test_cnnfast_train_distributed_prints_the_whole_jobs_figures_once_and_saves(
 
 # ------------------------------------------------------------ no hangs
 
-@pytest.mark.parametrize("case, says", [
-    ("raise", "rank 1 of 2: fit(distributed=True) failed (RuntimeError: boom on purpose"),
-    ("raise_outside", "rank 1 of 2: uncaught RuntimeError"),
-    ("raise_before_mpi", "boom before MPI, on purpose"),
-    ("kill", None),
-    ("stuck", "rank 1 of 2: made no progress for 2 s"),
-])
+
+@pytest.mark.parametrize(
+    "case, says",
+    [
+        ("raise", "rank 1 of 2: fit(distributed=True) failed (RuntimeError: boom on purpose"),
+        ("raise_outside", "rank 1 of 2: uncaught RuntimeError"),
+        ("raise_before_mpi", "boom before MPI, on purpose"),
+        ("kill", None),
+        ("stuck", "rank 1 of 2: made no progress for 2 s"),
+    ],
+)
 def test_a_failing_process_ends_the_whole_job(tmp_path, case, says):
     """A raising, killed or stuck rank: the job exits non-zero (bounded by the launch timeout), naming the rank."""
     job = Launch(case, 2, tmp_path, timeout=90)

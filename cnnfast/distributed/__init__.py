@@ -34,8 +34,17 @@ from . import world as _world
 from .collectives import allreduce_mean, barrier, broadcast_model
 from .optimizer import DistributedOptimizer
 
-__all__ = ["init", "rank", "size", "is_primary", "barrier", "broadcast_model", "allreduce_mean",
-           "DistributedOptimizer", "library_version"]
+__all__ = [
+    "init",
+    "rank",
+    "size",
+    "is_primary",
+    "barrier",
+    "broadcast_model",
+    "allreduce_mean",
+    "DistributedOptimizer",
+    "library_version",
+]
 
 
 def init(timeout=None):
@@ -116,7 +125,9 @@ def _mpi_unless_alone():
     except ImportError:
         launched = _world.launcher_size()
         if launched is not None and launched > 1:
-            raise ImportError(f"this process is one of {launched} started by an MPI launcher, but mpi4py is not "
-                              f"installed: {_world.INSTALL_HINT}") from None
+            raise ImportError(
+                f"this process is one of {launched} started by an MPI launcher, but mpi4py is not "
+                f"installed: {_world.INSTALL_HINT}"
+            ) from None
         return None
     return _world.import_mpi()

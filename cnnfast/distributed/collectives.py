@@ -13,8 +13,15 @@ import numpy as np
 
 from . import world as _world
 
-__all__ = ["broadcast_model", "allreduce_mean", "barrier", "average_buffers", "model_signature",
-           "weights_checksum", "check_same"]
+__all__ = [
+    "broadcast_model",
+    "allreduce_mean",
+    "barrier",
+    "average_buffers",
+    "model_signature",
+    "weights_checksum",
+    "check_same",
+]
 
 
 def barrier():
@@ -44,14 +51,16 @@ def check_same(world, what, mine):
             detail = "; ".join(f"{k}: {reference.get(k)!r} on rank 0, {theirs.get(k)!r} on rank {rank}" for k in keys)
         else:
             detail = f"{reference!r} on rank 0, {theirs!r} on rank {rank}"
-        raise ValueError(f"the processes disagree on {what}: {detail}.  Every process must run the same "
-                         "program on the same data")
+        raise ValueError(
+            f"the processes disagree on {what}: {detail}.  Every process must run the same program on the same data"
+        )
 
 
 def model_signature(model):
     """Names, shapes and dtypes of the parameters and buffers: what must match before arrays are exchanged."""
-    return ([(name, p.data.shape, p.data.dtype.str) for name, p in model.named_parameters()]
-            + [(name, np.shape(b), np.asarray(b).dtype.str) for name, b in model.named_buffers()])
+    return [(name, p.data.shape, p.data.dtype.str) for name, p in model.named_parameters()] + [
+        (name, np.shape(b), np.asarray(b).dtype.str) for name, b in model.named_buffers()
+    ]
 
 
 def broadcast_model(model, root=0):
@@ -86,8 +95,9 @@ def broadcast_model(model, root=0):
         _broadcast_array(world, b, root)
     optimizer = getattr(model, "optimizer", None)
     if optimizer is not None:
-        state = world.broadcast_object(optimizer.state_dict() if world.rank == root else None, root,
-                                       what="the optimizer state broadcast")
+        state = world.broadcast_object(
+            optimizer.state_dict() if world.rank == root else None, root, what="the optimizer state broadcast"
+        )
         if world.rank != root:
             optimizer.load_state_dict(state)
 
@@ -165,7 +175,7 @@ def average_buffers(world, model):
             packed /= world.size
         start = 0
         for b in chosen:
-            b[...] = packed[start:start + b.size].reshape(b.shape)
+            b[...] = packed[start : start + b.size].reshape(b.shape)
             start += b.size
 
 

@@ -53,8 +53,9 @@ class GradientReduction:
         self.params = list(params)
         dtypes = {p.data.dtype for p in self.params}
         if len(dtypes) != 1:
-            raise TypeError("the parameters must share one dtype to be reduced together, got "
-                            f"{sorted(map(str, dtypes))}")
+            raise TypeError(
+                f"the parameters must share one dtype to be reduced together, got {sorted(map(str, dtypes))}"
+            )
         sizes = [p.data.size for p in self.params]
         self._ends = np.cumsum(sizes).tolist()
         self._starts = [end - size for end, size in zip(self._ends, sizes)]
@@ -66,7 +67,7 @@ class GradientReduction:
 
     def segment(self, i):
         """Parameter ``i``'s part of the buffer, shaped like it."""
-        return self.buffer[self._starts[i]:self._ends[i]].reshape(self.params[i].data.shape)
+        return self.buffer[self._starts[i] : self._ends[i]].reshape(self.params[i].data.shape)
 
     def __call__(self, weight, scalars=(), average=True):
         """Sum ``weight * grad`` of every rank; set each ``grad`` to the result.

@@ -118,8 +118,11 @@ class DistributedOptimizer:
             raise ValueError(f"samples must be a finite count >= 0, got {samples!r}")
         world = _world.current()
         if self._reduction is None or self._reduction.params != self.optimizer.params:
-            check_same(world, "the optimizer's parameters (shape, dtype)",
-                       [(p.data.shape, p.data.dtype.str) for p in self.optimizer.params])
+            check_same(
+                world,
+                "the optimizer's parameters (shape, dtype)",
+                [(p.data.shape, p.data.dtype.str) for p in self.optimizer.params],
+            )
             self._reduction = GradientReduction(world, self.optimizer.params, scalars=0)
         total, _ = self._reduction(weight)
         if total == 0:

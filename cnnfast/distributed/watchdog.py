@@ -88,11 +88,15 @@ class Watchdog:
         where = "".join(traceback.format_stack(main)) if main is not None else "(unknown)\n"
         timeout = self.world.timeout
         if doing.startswith("waiting"):
-            message = (f"{doing} for more than {timeout + grace(timeout):g} s: another rank is stuck or dead "
-                       f"(timeout={timeout:g} s). ")
+            message = (
+                f"{doing} for more than {timeout + grace(timeout):g} s: another rank is stuck or dead "
+                f"(timeout={timeout:g} s). "
+            )
         else:
-            message = (f"made no progress for {timeout:g} s ({doing}; timeout={timeout:g} s): this rank is stuck. "
-                       f"Its main thread is at:\n{where}")
+            message = (
+                f"made no progress for {timeout:g} s ({doing}; timeout={timeout:g} s): this rank is stuck. "
+                f"Its main thread is at:\n{where}"
+            )
         self.world.abort(message + "Aborting the job.", code=1)
 
 

@@ -29,8 +29,9 @@ from .threads import per_rank_threads
 
 __all__ = ["World", "current", "initialized", "import_mpi", "launcher_size", "INSTALL_HINT", "DEFAULT_TIMEOUT"]
 
-INSTALL_HINT = ('pip install "cnnfast[mpi]" (mpi4py and the MPICH wheel), or pip install mpi4py built against '
-                "your cluster's MPI")
+INSTALL_HINT = (
+    'pip install "cnnfast[mpi]" (mpi4py and the MPICH wheel), or pip install mpi4py built against your cluster\'s MPI'
+)
 
 #: Seconds a rank may go without progress inside a distributed fit; torch.distributed's default too.
 DEFAULT_TIMEOUT = 1800.0
@@ -231,9 +232,11 @@ def _install_excepthook(comm):
             _previous_excepthook(kind, value, traceback)
         finally:
             sys.stdout.flush()
-            sys.stderr.write(f"\ncnnfast.distributed: rank {rank} of {size}: uncaught {kind.__name__} (traceback "
-                             "above); ending the job with MPI_Abort so that the other processes do not wait for "
-                             "this one for ever\n")
+            sys.stderr.write(
+                f"\ncnnfast.distributed: rank {rank} of {size}: uncaught {kind.__name__} (traceback "
+                "above); ending the job with MPI_Abort so that the other processes do not wait for "
+                "this one for ever\n"
+            )
             sys.stderr.flush()
             comm.Abort(1)
 

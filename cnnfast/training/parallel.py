@@ -104,15 +104,17 @@ class DistributedStep(TrainStep):
             return loss, correct, size
         model = self.model
         if self.reduction.params != model.optimizer.params:  # a new optimizer (compile again)
-            self.reduction = GradientReduction(self.world, model.optimizer.params, scalars=5,
-                                               profile=self.reduction.timings is not None)
+            self.reduction = GradientReduction(
+                self.world, model.optimizer.params, scalars=5, profile=self.reduction.timings is not None
+            )
         mean = getattr(model.loss, "reduction", "mean") != "sum"
         weight = size if mean else float(size > 0)
         asked = self.interrupt is not None
         stop = float(asked and model.stop_training)
         interrupted = float(asked and self.interrupt.pending)
         _, (loss_sum, correct, size, stops, interrupts) = self.reduction(
-            weight, (loss * weight, correct, size, stop, interrupted), average=mean)
+            weight, (loss * weight, correct, size, stop, interrupted), average=mean
+        )
         if stops or interrupts:
             model.stop_training = model.stop_training or bool(stops)
             self.interrupt.requested = bool(interrupts)
@@ -165,10 +167,15 @@ class AgreedInterrupt(DeferredInterrupt):
         flags = np.array([model.stop_training, self.pending, lr, -lr, checksum, -checksum], dtype=np.float64)
         self.world.allreduce(flags, op="max", what="the end-of-epoch agreement")
         if flags[2] != -flags[3] or flags[4] != -flags[5]:
-            what = (f"learning rates (from {-flags[3]:g} to {flags[2]:g})" if flags[2] != -flags[3]
-                    else "weights (CRC-32 of every parameter and buffer)")
-            raise RuntimeError(f"the processes' {what} differ at the end of this epoch: a callback or the user's "
-                               "code changed them on some processes only.  Give every process the same callbacks")
+            what = (
+                f"learning rates (from {-flags[3]:g} to {flags[2]:g})"
+                if flags[2] != -flags[3]
+                else "weights (CRC-32 of every parameter and buffer)"
+            )
+            raise RuntimeError(
+                f"the processes' {what} differ at the end of this epoch: a callback or the user's "
+                "code changed them on some processes only.  Give every process the same callbacks"
+            )
         if flags[1]:
             self.requested = True
             raise KeyboardInterrupt
@@ -178,8 +185,7 @@ class AgreedInterrupt(DeferredInterrupt):
 
     def __enter__(self):
         super().__enter__()
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL):
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             self._previous_sigterm = signal.signal(signal.SIGTERM, self._handle)
         return self
 
@@ -191,6 +197,7 @@ class AgreedInterrupt(DeferredInterrupt):
 
 
 # ---------------------------------------------------------------------- fit
+
 
 def fit(model, source, validation, augment, *, epochs, initial_epoch, callbacks, verbose):
     """``Sequential.fit(..., distributed=True)`` after fit prepared its data as for one process.
@@ -212,33 +219,55 @@ def fit(model, source, validation, augment, *, epochs, initial_epoch, callbacks,
         The same on every process.
     """
     if not isinstance(source, data.ArrayBatches):
-        raise ValueError("fit(distributed=True) takes arrays x, y (every process the whole set; each trains on its "
-                         "slice of every batch), not a batch iterator or generator; pass augmentation as augment=")
+        raise ValueError(
+            "fit(distributed=True) takes arrays x, y (every process the whole set; each trains on its "
+            "slice of every batch), not a batch iterator or generator; pass augmentation as augment="
+        )
     if validation is not None and not isinstance(validation, data.InOrder):
         raise ValueError("fit(distributed=True) takes validation_data as arrays (x_val, y_val), not a batch iterator")
     world = _world.current()
     if source.batch_size < world.size:
-        raise ValueError(f"batch_size is the global batch, split over the {world.size} processes: it must be >= "
-                         f"{world.size}, got {source.batch_size}")
+        raise ValueError(
+            f"batch_size is the global batch, split over the {world.size} processes: it must be >= "
+            f"{world.size}, got {source.batch_size}"
+        )
     with world.busy("fit(distributed=True)"):
-        _join(world, model, "fit", {
-            "data": fingerprint(source.x, source.y), "batch_size": source.batch_size, "epochs": epochs,
-            "initial_epoch": initial_epoch, "steps": source.steps, "shuffle": source.shuffle,
-            "validation": None if validation is None else fingerprint(validation.x, validation.y),
-            "augment": type(augment).__name__})
+        _join(
+            world,
+            model,
+            "fit",
+            {
+                "data": fingerprint(source.x, source.y),
+                "batch_size": source.batch_size,
+                "epochs": epochs,
+                "initial_epoch": initial_epoch,
+                "steps": source.steps,
+                "shuffle": source.shuffle,
+                "validation": None if validation is None else fingerprint(validation.x, validation.y),
+                "augment": type(augment).__name__,
+            },
+        )
         if world.size > 1:
-            source.rng.bit_generator.state = world.broadcast_object(source.rng.bit_generator.state,
-                                                                    what="the shuffling generator's broadcast")
+            source.rng.bit_generator.state = world.broadcast_object(
+                source.rng.bit_generator.state, what="the shuffling generator's broadcast"
+            )
         batches = ShardedBatches(source, world.rank, world.size)
         transform = _augmentation(model, augment, world)
         if transform is not None:
             batches = data.Augmented(batches, transform, model.dtype)
         interrupt = AgreedInterrupt(world)
         try:
-            history = loop.run(model, batches, DistributedStep(model, world, interrupt),
-                               _validation(world, model, validation), epochs=epochs, initial_epoch=initial_epoch,
-                               callbacks=_this_process_callbacks(world, callbacks),
-                               verbose=verbose if world.rank == 0 else 0, interrupt=interrupt)
+            history = loop.run(
+                model,
+                batches,
+                DistributedStep(model, world, interrupt),
+                _validation(world, model, validation),
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                callbacks=_this_process_callbacks(world, callbacks),
+                verbose=verbose if world.rank == 0 else 0,
+                interrupt=interrupt,
+            )
             if world.size > 1:
                 collectives.average_buffers(world, model)  # before the user saves the model
         except BaseException as error:
@@ -313,6 +342,7 @@ class _Quiet(Callback):
 
 # ------------------------------------------------------------------ evaluate
 
+
 def rank():
     """The rank of this process in the job (after a distributed call initialised it)."""
     return _world.current().rank
@@ -327,9 +357,16 @@ def evaluate(model, x, y, batch_size):
     """
     world = _world.current()
     with world.busy("evaluate(distributed=True)"):
-        collectives.check_same(world, "evaluate's model and data", {
-            "model": collectives.model_signature(model), "weights (CRC-32)": collectives.weights_checksum(model),
-            "data": fingerprint(x, y), "batch_size": batch_size})
+        collectives.check_same(
+            world,
+            "evaluate's model and data",
+            {
+                "model": collectives.model_signature(model),
+                "weights (CRC-32)": collectives.weights_checksum(model),
+                "data": fingerprint(x, y),
+                "batch_size": batch_size,
+            },
+        )
         try:
             return _sharded_totals(world, model, data.InOrder(x, y, batch_size))
         except BaseException as error:
@@ -372,13 +409,23 @@ def train_on_batch(model, x, y):
 
 # ------------------------------------------------------------- the set-up
 
+
 def _join(world, model, what, agreed):
     """Check that the processes agree, take rank 0's state, give each process its random streams.  Collective."""
     optimizer = model.optimizer
-    collectives.check_same(world, f"{what}(distributed=True)'s model, optimizer and data", {
-        "model": collectives.model_signature(model), "dtype": str(model.dtype),
-        "loss": repr(model.loss), "metrics": model.metrics, "clip_norm": model.clip_norm,
-        "optimizer": (type(optimizer).__name__, optimizer.get_config()), **agreed})
+    collectives.check_same(
+        world,
+        f"{what}(distributed=True)'s model, optimizer and data",
+        {
+            "model": collectives.model_signature(model),
+            "dtype": str(model.dtype),
+            "loss": repr(model.loss),
+            "metrics": model.metrics,
+            "clip_norm": model.clip_norm,
+            "optimizer": (type(optimizer).__name__, optimizer.get_config()),
+            **agreed,
+        },
+    )
     if world.size > 1:
         collectives.broadcast_model(model)
         _give_random_streams(world, model)
@@ -426,5 +473,7 @@ def _abort_on(world, error, what):
         return
     traceback.print_exception(type(error), error, error.__traceback__)
     reason = "interrupted twice" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
-    world.abort(f"{what} failed ({reason}; traceback above).  The other processes would wait for this one "
-                "for ever, so the job ends here (MPI_Abort).")
+    world.abort(
+        f"{what} failed ({reason}; traceback above).  The other processes would wait for this one "
+        "for ever, so the job ends here (MPI_Abort)."
+    )

@@ -66,9 +66,9 @@ class ShardedBatches:
         """
         n, batch_size = len(self.x), self.batch_size
         order = self.rng.permutation(n) if self.shuffle else None
-        for start in range(0, n, batch_size)[:self.steps]:
+        for start in range(0, n, batch_size)[: self.steps]:
             lo, hi = bounds(min(batch_size, n - start), self.rank, self.size)
-            part = slice(start + lo, start + hi) if order is None else order[start + lo:start + hi]
+            part = slice(start + lo, start + hi) if order is None else order[start + lo : start + hi]
             yield self.x[part], self.y[part]
 
 
