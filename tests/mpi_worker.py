@@ -359,15 +359,21 @@ def case_mismatch(out):
 # ---------------------------------------------------- failures (no results)
 
 
-def case_raise(out):
-    """Rank 1 raises in the middle of fit: the job must end, non-zero, naming rank 1."""
+def fit_until_rank_1_fails(failure):
+    """A long distributed fit in which rank 1 calls ``failure`` at its third batch."""
     model = small_model(seed=0)
     model.compile(optimizer="sgd", lr=0.05)
+    failing = At(2, lambda m: failure(), ranks={1})
+    model.fit(*data(), batch_size=16, epochs=100, verbose=0, distributed=True, callbacks=[failing])
 
-    def boom(m):
+
+def case_raise(out):
+    """Rank 1 raises in the middle of fit: the job must end, non-zero, naming rank 1."""
+
+    def boom():
         raise RuntimeError("boom on purpose")
 
-    model.fit(*data(), batch_size=16, epochs=100, verbose=0, distributed=True, callbacks=[At(2, boom, ranks={1})])
+    fit_until_rank_1_fails(boom)
 
 
 def case_raise_outside(out):
@@ -389,31 +395,13 @@ def case_raise_before_mpi(out):
 
 def case_kill(out):
     """Rank 1 is killed (SIGKILL) in the middle of fit."""
-    model = small_model(seed=0)
-    model.compile(optimizer="sgd", lr=0.05)
-    model.fit(
-        *data(),
-        batch_size=16,
-        epochs=100,
-        verbose=0,
-        distributed=True,
-        callbacks=[At(2, lambda m: os.kill(os.getpid(), signal.SIGKILL), ranks={1})],
-    )
+    fit_until_rank_1_fails(lambda: os.kill(os.getpid(), signal.SIGKILL))
 
 
 def case_stuck(out):
     """Rank 1 hangs in a callback: the watchdog (timeout 2 s) must end the job, naming rank 1."""
     distributed.init(timeout=2.0)
-    model = small_model(seed=0)
-    model.compile(optimizer="sgd", lr=0.05)
-    model.fit(
-        *data(),
-        batch_size=16,
-        epochs=100,
-        verbose=0,
-        distributed=True,
-        callbacks=[At(2, lambda m: time.sleep(3600), ranks={1})],
-    )
+    fit_until_rank_1_fails(lambda: time.sleep(3600))
 
 
 def main():

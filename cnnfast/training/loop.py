@@ -133,6 +133,17 @@ def _run_epoch(model, batches, step, epoch, callbacks, ctrl_c):
     return logs
 
 
+def take_signal(signum, expected, handler):
+    """Install ``handler`` for ``signum`` if this is the main thread and ``expected`` is the current handler.
+
+    A handler the user installed is left alone (and only the main thread may
+    install one).  Returns the previous handler, or None when nothing was installed.
+    """
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signum) is expected:
+        return signal.signal(signum, handler)
+    return None
+
+
 class DeferredInterrupt:
     """Ctrl-C handling for fit, within ``with``.
 
@@ -168,9 +179,7 @@ class DeferredInterrupt:
         return model.stop_training
 
     def __enter__(self):
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+        self._previous = take_signal(signal.SIGINT, signal.default_int_handler, self._handle)
         return self
 
     def __exit__(self, *exc):

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import io
 import signal
-import threading
 import traceback
 import weakref
 import zlib
@@ -185,8 +184,7 @@ class AgreedInterrupt(DeferredInterrupt):
 
     def __enter__(self):
         super().__enter__()
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            self._previous_sigterm = signal.signal(signal.SIGTERM, self._handle)
+        self._previous_sigterm = loop.take_signal(signal.SIGTERM, signal.SIG_DFL, self._handle)
         return self
 
     def __exit__(self, *exc):
