@@ -245,14 +245,14 @@ def run_allreduce(rounds):
         seconds = statistics.median(max(p[label]["seconds"] for p in r["per_rank"]) for r in results)
         table[label] = {**results[0]["per_rank"][0][label], "seconds": seconds}
     sized = sorted((v for k, v in table.items() if k.isdigit()), key=lambda v: v["bytes"])
-    large = [v for v in sized if v["bytes"] >= 2**18]
-    slope, intercept = np.polyfit([v["bytes"] for v in large], [v["seconds"] for v in large], 1)
-    small = min(sized, key=lambda v: v["bytes"])
+    alpha = float(sized[0]["seconds"])  # 1 KiB: latency only
+    # Bandwidth over the sizes of the models' gradients (0.25 to 2.2 MB), where the cost model uses it: the
+    # median of bytes / (t - latency), robust to one size slowed down by the load (a least-squares line is not).
+    speeds = [v["bytes"] / max(v["seconds"] - alpha, 1e-9) for v in sized if 2**16 <= v["bytes"] <= 2**22]
     return {
         "buffers": table,
-        "alpha_s": float(small["seconds"]),
-        "beta_bytes_per_s": float(1 / slope),
-        "fit_intercept_s": float(intercept),
+        "alpha_s": alpha,
+        "beta_bytes_per_s": float(statistics.median(speeds)),
         "mpi": results[0]["mpi"],
         "ranks": 2,
     }
@@ -339,41 +339,49 @@ def run_train(rounds, epochs):
 # =============================================================== cost model
 
 
-def ring_allreduce_seconds(nbytes, nodes, bandwidth_bits, latency):
+def ring_allreduce_seconds(nbytes, nodes, bytes_per_s, latency):
     """Ring allreduce of ``nbytes`` over ``nodes`` (reduce-scatter + allgather): 2(P-1)/P of the bytes, 2(P-1) hops."""
     if nodes == 1:
         return 0.0
-    return 2 * (nodes - 1) / nodes * nbytes / (EFFICIENCY * bandwidth_bits / 8) + 2 * (nodes - 1) * latency
+    return 2 * (nodes - 1) / nodes * nbytes / bytes_per_s + 2 * (nodes - 1) * latency
+
+
+def links(allreduce):
+    """{name: (effective bytes/s, latency s)}: the nominal networks at EFFICIENCY of their line rate, and this
+    machine's shared memory as measured (2 processes: t = 2 latency + bytes / beta)."""
+    out = {name: (EFFICIENCY * rate / 8, latency) for name, (rate, latency) in NETWORKS.items()}
+    out["shared memory here (measured)"] = (allreduce["beta_bytes_per_s"], allreduce["alpha_s"] / 2)
+    return out
 
 
 def cost_model(models_measured, allreduce):
     """Speed-up of P nodes over one, per model and network.
 
-    One node computes a training step of batch B = 64 in T1 (measured, all its
-    cores).  At a fixed global batch (the same training), P nodes each compute
-    B/P samples -- T1/P, generously assuming the compute divides perfectly --
-    then allreduce the gradient (4 bytes per parameter; not overlapped with
-    the backward, as cnnfast does it): S(P) = T1 / (T1/P + t_allreduce(P)).
-    It stops paying at P = 2 when t_allreduce(2) >= T1/2, i.e. above
-    n* = (T1/2 - 2 latency) * efficiency * rate/8 / 4 bytes parameters.
-    At a fixed batch per node (B each, the global batch grows with P), the
-    throughput efficiency is E(P) = T1 / (T1 + t_allreduce(P)).
+    One node computes a training step of batch B = 64 in T1 (measured on one
+    core, divided by the node's cores).  At a fixed global batch (the same
+    training), P nodes each compute B/P samples -- T1/P, generously assuming
+    the compute divides perfectly -- then allreduce the gradient (4 bytes per
+    parameter; not overlapped with the backward, as cnnfast does it):
+    S(P) = T1 / (T1/P + t_allreduce(P)).  It stops paying at P = 2 when
+    t_allreduce(2) >= T1/2, i.e. above n* = (T1/2 - 2 latency) * bytes/s / 4
+    parameters.  At a fixed batch per node (B each, the global batch grows
+    with P), the throughput efficiency is E(P) = T1 / (T1 + t_allreduce(P)).
     """
     rows = []
     for name, figures in models_measured.items():
         step, params = figures["step_s"], figures["parameters"]
         nbytes = 4 * params
-        for network, (rate, latency) in NETWORKS.items():
-            speedups = {p: step / (step / p + ring_allreduce_seconds(nbytes, p, rate, latency)) for p in (2, 4, 8, 16)}
-            weak = step / (step + ring_allreduce_seconds(nbytes, 16, rate, latency))
-            break_even = max(0.0, (step / 2 - 2 * latency) * EFFICIENCY * rate / 8 / 4)
+        for network, (speed, latency) in links(allreduce).items():
+            speedups = {p: step / (step / p + ring_allreduce_seconds(nbytes, p, speed, latency)) for p in (2, 4, 8, 16)}
+            weak = step / (step + ring_allreduce_seconds(nbytes, 16, speed, latency))
+            break_even = max(0.0, (step / 2 - 2 * latency) * speed / 4)
             rows.append(
                 {
                     "model": name,
                     "parameters": params,
                     "step_s": step,
                     "network": network,
-                    "allreduce_s_2_nodes": ring_allreduce_seconds(nbytes, 2, rate, latency),
+                    "allreduce_s_2_nodes": ring_allreduce_seconds(nbytes, 2, speed, latency),
                     "speedup": speedups,
                     "weak_efficiency_16": weak,
                     "break_even_parameters": break_even,
@@ -444,16 +452,15 @@ def markdown(report):
     lines += [
         "## MPI_Allreduce on this machine (2 processes, shared memory)",
         "",
-        f"latency (1 KiB) {1e6 * ar['alpha_s']:.1f} us, bandwidth (fit over >= 256 KiB) "
+        f"latency (1 KiB) {1e6 * ar['alpha_s']:.1f} us, bandwidth (median over 64 KiB to 4 MiB) "
         f"{ar['beta_bytes_per_s'] / 1e9:.2f} GB/s",
-        "",
-        "| buffer | bytes | us |",
-        "|---|---|---|",
     ]
+    predicted = report["cost_model"]["this_machine_allreduce"]
+    lines += ["", "| buffer | bytes | measured us | latency + bytes / bandwidth, us |", "|---|---|---|---|"]
     for label, v in ar["buffers"].items():
-        lines.append(
-            f"| {label if not label.isdigit() else 'float32 x ' + label} | {v['bytes']:,} | {1e6 * v['seconds']:.1f} |"
-        )
+        model_us = f"{1e6 * predicted[label]['predicted_s']:.1f}" if label in predicted else "–"
+        name = label if not label.isdigit() else "float32 x " + label
+        lines.append(f"| {name} | {v['bytes']:,} | {1e6 * v['seconds']:.1f} | {model_us} |")
     cost = report["cost_model"]
     lines += [
         "",
