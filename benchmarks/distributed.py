@@ -9,14 +9,15 @@ writes ``<out>.json`` (every figure, the machine, the MPI library) and
 1. **scaling**: LeNet-5 (float32, the bundled MNIST subset) trained by
    ``mpiexec -n R`` processes of T kernel threads, for every R x T up to the
    usable cores, at a fixed global batch (64: each process takes 64 / R) and
-   at a fixed per-process batch (64 each: the global batch grows with R).
-   images/s = global batch / median step.  Then the same steps again with the
+   at a fixed per-process batch (64 each: the global batch grows with R),
+   and R processes of every core each (oversubscribed, what the default
+   share avoids).  images/s = global batch / median step.  Then the same steps again with the
    step split into compute (forward, backward, update), copies (into and out
    of the fused buffer), waiting for the slowest process (a barrier placed
    before the allreduce for this pass only) and the allreduce itself;
 2. **allreduce**: ``MPI_Allreduce`` of float32 buffers from 1 KiB to 16 MiB and
-   of each model's gradient (after a barrier; median), and a fit
-   ``t = alpha + bytes / beta``;
+   of each model's gradient (after a barrier; median), latency alpha (1 KiB)
+   and bandwidth beta (median over 64 KiB - 4 MiB), ``t = alpha + bytes / beta``;
 3. **models**: a training step at batch 64 of LeNet-5, resnet20 and
    small_vgg on one core (CPU time of the thread, robust to load), and a
    node's step taken as that divided by its cores (ideal; what a node
@@ -190,13 +191,19 @@ def usable_cpus():
 
 
 def grid(cores):
-    """(ranks, threads, mode) for every ranks x threads <= cores; mode 'global' or 'per-rank' (same at 1 rank)."""
+    """(ranks, threads, mode) for every ranks x threads <= cores; mode 'global' or 'per-rank' (same at 1 rank).
+
+    Plus, for each ranks > 1, every rank with every core ('oversubscribed', at the global batch): what the
+    default share of the cores avoids.
+    """
     configs = []
     for ranks in range(1, cores + 1):
         for threads in range(1, cores // ranks + 1):
             configs.append((ranks, threads, "global"))
             if ranks > 1:
                 configs.append((ranks, threads, "per-rank"))
+        if ranks > 1 and cores > 1:
+            configs.append((ranks, cores, "oversubscribed"))
     return configs
 
 
@@ -205,7 +212,7 @@ def run_scaling(rounds, steps):
     records = {config: [] for config in grid(cores)}
     for round_index in range(rounds):
         for ranks, threads, mode in records:
-            batch = BATCH if mode == "global" else BATCH * ranks
+            batch = BATCH * ranks if mode == "per-rank" else BATCH
             result = launch(
                 ranks,
                 ["scaling", "--threads", str(threads), "--batch", str(batch), "--steps", str(steps)],
@@ -215,7 +222,7 @@ def run_scaling(rounds, steps):
         print(f"scaling: round {round_index + 1} of {rounds} done", file=sys.stderr)
     rows = []
     for (ranks, threads, mode), results in records.items():
-        batch = BATCH if mode == "global" else BATCH * ranks
+        batch = BATCH * ranks if mode == "per-rank" else BATCH
         step = statistics.median(r["per_rank"][0]["median_step"] for r in results)
         parts = {
             name: statistics.median(float(np.mean([p["parts"][name] for p in r["per_rank"]])) for r in results)
