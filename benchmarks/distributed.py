@@ -186,6 +186,11 @@ def launch(ranks, worker_args, env=None):
     raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
 
 
+def load_average():
+    """The 1-minute load average (runnable processes), or NaN where the OS does not say."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
 def usable_cpus():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
@@ -412,7 +417,9 @@ def markdown(report):
         f"# Data-parallel training over MPI ({report['mpi']})",
         "",
         f"Machine: {report['machine']['cpu']}, {report['machine']['usable_cpus']} usable CPUs; "
-        f"{report['when']}; {report['rounds']} rounds, medians.  Shared and noisy: read the ratios.",
+        f"{report['when']}; {report['rounds']} rounds, medians.  The machine was shared with other jobs (load "
+        f"average {report['load_average'][0]:.1f} at the start, {report['load_average'][1]:.1f} at the end, on "
+        f"{report['machine']['usable_cpus']} CPUs): noisy, read the ratios.",
         "",
         "Command: `" + report["command"] + "`",
         "",
@@ -509,7 +516,7 @@ def main(argv=None):
     if argv and argv[0] == "worker":
         return worker(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=60, help="timed steps per launch")
     parser.add_argument("--epochs", type=int, default=1, help="epochs of each cnnfast train run")
     parser.add_argument("--quick", action="store_true", help="1 round, few steps (a smoke test)")
@@ -519,6 +526,7 @@ def main(argv=None):
         args.rounds, args.steps, args.epochs = 1, 10, 1
     from cnnfast.bench.report import machine_description
 
+    start_load = load_average()
     report = {
         "command": "python benchmarks/distributed.py " + " ".join(argv),
         "when": time.strftime("%Y-%m-%d"),
@@ -531,6 +539,7 @@ def main(argv=None):
     report["models"] = run_models(args.rounds)
     report["train"] = run_train(args.rounds, args.epochs)
     report["cost_model"] = cost_model(report["models"], report["allreduce"])
+    report["load_average"] = [start_load, load_average()]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str) + "\n")
     args.out.with_suffix(".md").write_text(markdown(report))
