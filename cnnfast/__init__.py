@@ -12,25 +12,20 @@ Also: ``losses``, ``optim`` (optimizers, schedules, clipping), ``callbacks``,
 ``models`` (lenet5, small_vgg, resnet8/20), ``datasets`` (MNIST loaders, the
 bundled subset, augmentation), ``gradcheck``, ``distributed`` (data-parallel
 training over MPI; mpi4py is imported only when used).
-Threads: ``set_num_threads``/``get_num_threads`` (from ``OMP_NUM_THREADS``).
+Threads: ``set_num_threads``/``get_num_threads`` (default: ``OMP_NUM_THREADS``, else the CPUs
+the process may use: affinity mask, cgroup CPU quota).
 """
 
-# The order matters: __version__ first, then _runtime (it loads BLAS), then the rest.
+# The order matters: _runtime first (it loads BLAS), then the rest.
 # isort: off
-from importlib.metadata import PackageNotFoundError, version as _version
-
-try:
-    __version__ = _version("cnnfast")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
-
-from ._runtime import (  # noqa: E402  (loads BLAS before any kernel can run)
+from ._runtime import (  # loads BLAS before any kernel can run
     get_num_threads,
     get_workspace_limit,
     set_num_threads,
     set_workspace_limit,
     show_config,
 )
+from ._version import __version__
 from . import functional, reference  # noqa: E402
 from . import callbacks, datasets, layers, losses, models, optim  # noqa: E402
 from . import distributed, training  # noqa: E402

@@ -27,6 +27,21 @@ cdef extern from "threads.h" nogil:
     void cnnfast_set_num_threads(int num_threads)
     int cnnfast_get_num_threads()
     const char *cnnfast_compiler()
+    int cnnfast_set_adaptive(int enabled)
+    int cnnfast_adaptive_enabled()
+    int cnnfast_contention_cap()
+    double cnnfast_last_waiting_fraction()
+    ctypedef struct cnnfast_monitor:
+        int cap
+        int trial
+        double next_trial
+        double backoff
+        double last_fraction
+    void cnnfast_monitor_reset(cnnfast_monitor *m, int setting)
+    void cnnfast_monitor_update(cnnfast_monitor *m, double now, double delay, int setting, int in_use)
+    void cnnfast_thread_decisions(long *serial, long *parallel, int *largest)
+    void cnnfast_reset_thread_decisions()
+    void cnnfast_force_parallel(int enabled)
 
 
 cdef extern from "blas.h" nogil:
@@ -34,8 +49,13 @@ cdef extern from "blas.h" nogil:
                                       const float *, int, float, float *, int)
     ctypedef void (*cnnfast_dgemm_fn)(int, int, int, int, int, int, double, const double *, int,
                                       const double *, int, double, double *, int)
-    void cnnfast_blas_register(cnnfast_sgemm_fn sgemm, cnnfast_dgemm_fn dgemm)
+    ctypedef int (*cnnfast_blas_get_threads_fn)()
+    ctypedef void (*cnnfast_blas_set_threads_fn)(int)
+    void cnnfast_blas_register(cnnfast_sgemm_fn sgemm, cnnfast_dgemm_fn dgemm,
+                               cnnfast_blas_get_threads_fn get_threads, cnnfast_blas_set_threads_fn set_threads)
     int cnnfast_blas_ready()
+    int cnnfast_blas_largest_threads()
+    void cnnfast_blas_reset_largest_threads()
     enum: CNNFAST_BLAS_MAX_DIM
 
 
@@ -138,11 +158,75 @@ def get_workspace_limit():
     return conv2d_get_workspace_limit()
 
 
-def register_blas(uintptr_t sgemm, uintptr_t dgemm):
-    """Hand the kernels the addresses of CBLAS ``sgemm`` and ``dgemm``."""
-    if sgemm == 0 or dgemm == 0:
-        raise ValueError("register_blas needs non-null sgemm and dgemm addresses")
-    cnnfast_blas_register(<cnnfast_sgemm_fn>sgemm, <cnnfast_dgemm_fn>dgemm)
+def register_blas(uintptr_t sgemm, uintptr_t dgemm, uintptr_t get_threads, uintptr_t set_threads):
+    """Hand the kernels the addresses of CBLAS ``sgemm`` and ``dgemm`` and of
+    the BLAS's ``openblas_get_num_threads`` / ``openblas_set_num_threads``."""
+    if sgemm == 0 or dgemm == 0 or get_threads == 0 or set_threads == 0:
+        raise ValueError("register_blas needs four non-null addresses")
+    cnnfast_blas_register(<cnnfast_sgemm_fn>sgemm, <cnnfast_dgemm_fn>dgemm,
+                          <cnnfast_blas_get_threads_fn>get_threads, <cnnfast_blas_set_threads_fn>set_threads)
+
+
+def set_adaptive(bint enabled):
+    """Switch the contention monitor on or off; returns whether it is on."""
+    return bool(cnnfast_set_adaptive(enabled))
+
+
+def adaptive_enabled():
+    return bool(cnnfast_adaptive_enabled())
+
+
+def contention_cap():
+    """Threads the contention monitor currently allows (the setting when off)."""
+    return cnnfast_contention_cap()
+
+
+def last_waiting_fraction():
+    """Waiting for a CPU per thread in the monitor's last window (-1: none yet)."""
+    return cnnfast_last_waiting_fraction()
+
+
+# ---------------------------------------------------------------- test hooks
+
+def _thread_decisions():
+    """How many thread-count decisions chose one thread, how many more, and the
+    largest count chosen, since the last ``_reset_thread_decisions``."""
+    cdef long serial, parallel
+    cdef int largest
+    cnnfast_thread_decisions(&serial, &parallel, &largest)
+    return {"serial": serial, "parallel": parallel, "largest": largest}
+
+
+def _reset_thread_decisions():
+    cnnfast_reset_thread_decisions()
+
+
+def _force_parallel(bint enabled):
+    """Start threads whatever the size of the call (items still bound them)."""
+    cnnfast_force_parallel(enabled)
+
+
+def _blas_largest_threads():
+    """The largest BLAS thread count a kernel's GEMM ran with since the last
+    reset (0: no GEMM ran)."""
+    return cnnfast_blas_largest_threads()
+
+
+def _reset_blas_largest_threads():
+    cnnfast_blas_reset_largest_threads()
+
+
+def _monitor_simulate(readings, int setting):
+    """Run the contention monitor's controller from a fresh state over
+    ``readings``, a sequence of (now, delay, in_use) with times in seconds;
+    returns the cap after each reading."""
+    cdef cnnfast_monitor m
+    cnnfast_monitor_reset(&m, setting)
+    caps = []
+    for now, delay, in_use in readings:
+        cnnfast_monitor_update(&m, now, delay, setting, in_use)
+        caps.append(m.cap)
+    return caps
 
 
 # ------------------------------------------------------------------- helpers

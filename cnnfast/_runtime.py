@@ -2,9 +2,11 @@
 
 Thread policy (one pool busy at a time): the kernels parallelise with OpenMP
 over independent work (images, groups, row tiles, planes) and call BLAS from
-inside those regions.  OpenBLAS is therefore pinned to one thread at import, so
-its worker threads never spin beside OpenMP's.  ``set_num_threads`` is the one
-knob; it starts from ``OMP_NUM_THREADS`` when set, else the available cores.
+inside those regions, so BLAS runs each of those calls on one thread (see
+csrc/blas.h).  ``set_num_threads`` is the one knob; its default is decided in
+:mod:`._thread_count` (``OMP_NUM_THREADS``, else the CPUs the process may use).
+Every kernel starts at most that many threads, fewer for small calls, and
+fewer while the CPUs are contended (csrc/threads.h), unless ``OMP_DYNAMIC=false``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import numpy as np
 
 from . import _kernels
 from ._checks import positive_int
+from ._thread_count import MAX_THREADS, adaptive_from_environment, effective_num_threads
+from ._version import __version__
 
 __all__ = ["set_num_threads", "get_num_threads", "set_workspace_limit", "get_workspace_limit",
            "show_config"]
@@ -48,7 +52,10 @@ def _zen5_or_newer():
 
 
 def _load_openblas():
-    """Open scipy-openblas32's library, pin it to one thread, register its GEMMs.
+    """Open scipy-openblas32's library, pin it to one thread and register it with the kernels.
+
+    The kernels get its GEMMs and its thread-count getter and setter (they
+    re-pin it to one thread whenever someone, e.g. threadpoolctl, raised it).
 
     Run-time dispatch: on a CPU that OpenBLAS does not recognise but that has
     AVX-512, ask it for its AVX-512 kernels (unless the user chose a core with
@@ -72,28 +79,47 @@ def _load_openblas():
     library.scipy_openblas_get_config.restype = ctypes.c_char_p
     library.scipy_openblas_get_corename.restype = ctypes.c_char_p
     address = lambda symbol: ctypes.cast(getattr(library, symbol), ctypes.c_void_p).value
-    _kernels.register_blas(address("scipy_cblas_sgemm"), address("scipy_cblas_dgemm"))
+    _kernels.register_blas(address("scipy_cblas_sgemm"), address("scipy_cblas_dgemm"),
+                           address("scipy_openblas_get_num_threads"), address("scipy_openblas_set_num_threads"))
     return library, scipy_openblas32.__version__
 
 
 _openblas, _openblas_version = _load_openblas()
 
+# What set the thread count, for show_config: a ThreadCount, or None after set_num_threads(n).
+_threads_decided_by = None
 
-# More threads than this only oversubscribes (and OpenMP may fail to create them).
-MAX_THREADS = 1024
 
+def set_num_threads(num_threads=None):
+    """Set the number of threads every cnnfast kernel uses at most.
 
-def set_num_threads(num_threads):
-    """Set the number of threads every cnnfast kernel uses (an int in [1, 1024])."""
+    Parameters
+    ----------
+    num_threads : int in [1, 1024] or None
+        None restores the default: ``OMP_NUM_THREADS`` when it is set, else
+        the smallest of the CPUs in the affinity mask, the cgroup CPU quota
+        and ``omp_get_max_threads()`` (``show_config()`` says which).
+
+    Small calls still run on one thread, and while other processes keep the
+    CPUs busy the kernels use fewer threads (unless ``OMP_DYNAMIC=false``);
+    results are bitwise the same at any thread count.
+    """
+    global _threads_decided_by
+    if num_threads is None:
+        decided = effective_num_threads(_kernels.default_num_threads())
+        _kernels.set_num_threads(decided.count)
+        _threads_decided_by = decided
+        return
     num_threads = positive_int("num_threads", num_threads, MAX_THREADS)
     if num_threads > 1 and not _kernels.openmp_enabled():
         warnings.warn("cnnfast was built without OpenMP: kernels run on one thread", RuntimeWarning,
                       stacklevel=2)
     _kernels.set_num_threads(num_threads)
+    _threads_decided_by = None
 
 
 def get_num_threads():
-    """The number of threads cnnfast kernels use."""
+    """The number of threads cnnfast kernels use at most."""
     return _kernels.get_num_threads()
 
 
@@ -113,23 +139,42 @@ def get_workspace_limit():
     return _kernels.get_workspace_limit()
 
 
+def _threads_line():
+    """The thread count and what decided it."""
+    decided = _threads_decided_by
+    if decided is None or decided.count != get_num_threads():
+        return f"{get_num_threads()} (set_num_threads)"
+    return f"{decided.count} (from {decided.source}: {decided.detail})"
+
+
+def _adaptive_line():
+    if not _kernels.openmp_enabled():
+        return "off (no OpenMP)"
+    if not _kernels.adaptive_enabled():
+        why = "OMP_DYNAMIC=false" if not adaptive_from_environment(os.environ) else "no per-thread schedstat in /proc"
+        return f"off ({why})"
+    cap = _kernels.contention_cap()
+    state = f"now {cap} of {get_num_threads()}" if cap < get_num_threads() else "not capped now"
+    return f"on (fewer threads while the CPUs are contended; {state})"
+
+
 def config():
     """The build and run-time configuration as a dict (what ``show_config`` prints)."""
-    from . import __version__
-
     openmp = _kernels.openmp_enabled()
     return {
         "cnnfast": __version__,
         "compiler": _kernels.compiler(),
         "openmp": f"on (OpenMP {_kernels.openmp_version()})" if openmp else "OFF (built without OpenMP: one thread)",
-        "threads": get_num_threads(),
+        "threads": _threads_line(),
+        "adaptive threads": _adaptive_line(),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
         "workspace limit": f"{get_workspace_limit() / 2**20:.1f} MiB",
         "numpy": np.__version__,
         "blas": f"scipy-openblas32 {_openblas_version} "
                 f"({_openblas.scipy_openblas_get_config().decode()}; "
                 f"kernels for {_openblas.scipy_openblas_get_corename().decode()}), "
-                f"{_openblas.scipy_openblas_get_num_threads()} thread (kernels parallelise with OpenMP)",
+                f"{_openblas.scipy_openblas_get_num_threads()} thread(s) now; one inside the kernels, "
+                "which parallelise with OpenMP",
         "python": sys.version.split()[0],
         "platform": f"{platform.system()} {platform.machine()}",
     }
@@ -141,4 +186,5 @@ def show_config(file=None):
         print(f"{key + ':':<18}{value}", file=file)
 
 
-_kernels.set_num_threads(max(1, _kernels.default_num_threads()))
+set_num_threads(None)
+_kernels.set_adaptive(adaptive_from_environment(os.environ))

@@ -15,10 +15,17 @@
  * which makes results bitwise identical at 1, 2, 4 or 8 threads. */
 #define CONV2D_PLAN_THREADS 8
 
-/* Below this many multiply-adds a call runs on one thread: waking a second
- * thread costs more than the work (much more when the machine is busy).  The
- * split does not depend on the thread count, so neither does the result. */
-#define CONV2D_SERIAL_WORK (1 << 17)
+/* Least work, in multiply-adds, worth a thread of its own (see
+ * cnnfast_threads_for): a second thread measured break-even at about 2^17
+ * multiply-adds (waking it costs more than the work below that, much more when
+ * the machine is busy).  The split does not depend on the thread count, so
+ * neither does the result. */
+#define CONV2D_THREAD_WORK (1 << 16)
+
+/* The same for the bias gradient, in elements summed: break-even at 7k-10k
+ * elements for 16 channels of 10x10 (LeNet-5's C3), 4k for 64 of 8x8 (3-5 us
+ * on one thread; benchmarks/thread_break_even.py). */
+#define CONV2D_BIAS_THREAD_WORK 4096
 
 /* Output planes with fewer columns than this are stacked several images to a
  * GEMM, up to about CONV2D_TARGET_COLUMNS columns (see conv2d_block_images). */
@@ -119,7 +126,7 @@ static int conv2d_active_threads(const conv2d_geometry *g, const conv2d_plan *p,
 {
     const double work = (double)g->batch * (double)g->out_channels * (double)g->out_height *
                         (double)g->out_width * (double)p->patch;
-    return cnnfast_threads_for(work, CONV2D_SERIAL_WORK, items);
+    return cnnfast_threads_for(work, CONV2D_THREAD_WORK, items);
 }
 
 /* Most images per block that still leave a block for every planned thread:

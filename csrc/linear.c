@@ -19,14 +19,16 @@
 #define LINEAR_MIN_BLOCK_ROWS 16
 #define LINEAR_MAX_BLOCK_ROWS 128
 
-/* Multiply-adds below which a call runs on one thread: waking the OpenMP
- * team costs a few microseconds, more than a second thread saves on a small
- * product.  Measured on 2 cores, float32: two threads break even at about
- * 150k multiply-adds for the forward and 400k for the backward (which counts
- * grad_x and grad_weight); within a factor 2 of either the two differ by
- * under 10%, i.e. about a microsecond.  (-D overrides it, for measuring.) */
-#ifndef LINEAR_MIN_PARALLEL_WORK
-#define LINEAR_MIN_PARALLEL_WORK 250000
+/* Least work, in multiply-adds, worth a thread of its own (see
+ * cnnfast_threads_for): waking the OpenMP team costs a few microseconds, more
+ * than a second thread saves on a small product.  Measured on 2 cores,
+ * float32: two threads break even at about 150k multiply-adds for the
+ * forward and 400k for the backward (which counts grad_x and grad_weight),
+ * i.e. 10-15 us on one thread; within a factor 2 of either the two differ
+ * by under 10%, about a microsecond.  Half of the 250k between them.  (-D
+ * overrides it, for measuring.) */
+#ifndef LINEAR_THREAD_WORK
+#define LINEAR_THREAD_WORK 125000
 #endif
 
 /* Rows per block for a matrix of `rows` rows (see above). */

@@ -108,7 +108,8 @@ def test_a_backend_that_disagrees_with_the_reference_is_refused(monkeypatch, cap
     assert "fast differs from the reference on lenet-c1" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["--threads", "0"], ["--threads", "a,b"], ["--backends", "fast,jax"]])
+@pytest.mark.parametrize("argv", [["--threads", "0"], ["--threads", "a,b"], ["--backends", "fast,jax"],
+                                  ["--processes", "0"], ["--processes", "two"]])
 def test_bad_options_are_refused(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "--quick", "--no-progress"] + argv)
@@ -138,3 +139,23 @@ def test_flop_counts():
     assert tconv.forward_flops() == res64.forward_flops()
     assert tconv.output_shape == res64.output_shape
     assert all(w.gemm_shape() is not None for w in CONV_WORKLOADS if w.name != "dw-3x3")
+
+
+def test_processes_mode_runs_every_setting_together_and_reports_the_ratios(tmp_path, capsys):
+    """``cnnfast bench --processes``: the figures are never judged, only that
+    every setting ran in N processes and no OpenBLAS warning appeared."""
+    pytest.importorskip("threadpoolctl")
+    out = tmp_path / "sharing.json"
+    status = main(["bench", "--processes", "2", "--quick", "--seconds", "0.3", "--no-progress",
+                   "--backends", "fast", "--json", str(out)])
+    assert status == 0
+    document = json.loads(out.read_text())
+    settings = {(r["processes"], r["backend"], r["setting"]): r for r in document["results"]}
+    assert set(settings) == {(2, "fast", "default"), (2, "fast", "1 thread"), (2, "fast", "default + threadpool_limits")}
+    for record in settings.values():
+        assert len(record["per_process"]) == 1 and len(record["per_process"][0]) == 2  # one round, two processes
+        assert record["images_per_s"] > 0 and record["openblas_warnings"] == 0
+    assert {r["figure"] for r in document["ratios"]} == {"default / 1 thread", "threadpool_limits / default"}
+    assert document["machine"]["cpu"] and document["command"].startswith("cnnfast bench --processes 2")
+    text = capsys.readouterr().out
+    assert "fast: default / 1 thread = " in text and "load average" in text

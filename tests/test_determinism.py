@@ -5,7 +5,10 @@
   each kernel path (im2col, pointwise 1x1, depthwise, grouped, transposed,
   pooling, linear); and run to run at a fixed thread count.  The kernels
   split work into chunks that depend on the shapes only and reduce partial
-  sums in a fixed order, so no tolerance is needed anywhere.
+  sums in a fixed order, so no tolerance is needed anywhere.  Run twice: as
+  the thread rule decides (calls too small for a thread run serially), and
+  with every call forced onto the requested threads, the contention monitor
+  off, so that every kernel's parallel path is compared.
 * Thread safety: several Python threads (the GIL is released) running
   different functions and shapes at once give the sequential answers.
 
@@ -19,6 +22,7 @@ import numpy as np
 import pytest
 
 import cnnfast
+from cnnfast import _kernels
 from cnnfast import functional as F
 
 
@@ -76,19 +80,36 @@ def threads():
     cnnfast.set_num_threads(saved)
 
 
+@pytest.fixture(params=["as decided", "forced parallel"])
+def forced(request):
+    """Run as the thread rule decides, or with every call on the threads asked for."""
+    if request.param == "forced parallel":
+        adaptive = _kernels.adaptive_enabled()
+        _kernels.set_adaptive(False)
+        _kernels._force_parallel(True)
+        yield True
+        _kernels._force_parallel(False)
+        _kernels.set_adaptive(adaptive)
+    else:
+        yield False
+
+
 def test_the_workload_covers_every_public_function():
     names = {name.split("[")[0] for name, _ in workload(0, np.float32)}
     assert names == set(F.__all__)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bit_identical_at_1_2_and_4_threads_and_run_to_run(threads, dtype):
+def test_bit_identical_at_1_2_and_4_threads_and_run_to_run(threads, forced, dtype):
     work = workload(0, dtype)
     results = {}
     for count in (1, 2, 4, 4):  # 4 twice: run to run at a fixed count
         threads(count)
         assert cnnfast.get_num_threads() == count
+        _kernels._reset_thread_decisions()
         results.setdefault(count, []).append([flat(thunk()) for _, thunk in work])
+        if forced:
+            assert _kernels._thread_decisions()["largest"] == (count if count > 1 else 0)
     base = results[1][0]
     for count, runs in results.items():
         for run in runs:

@@ -168,11 +168,12 @@ def test_parameters_of_mixed_dtypes_are_refused():
 
 def test_ranks_sharing_cpus_divide_them_and_bound_ranks_keep_their_own():
     all4 = frozenset(range(4))
-    assert threads.share(all4, [all4, all4]) == 2
-    assert threads.share(all4, [all4, all4, all4]) == 1
-    assert threads.share(all4, [all4] * 8) == 1  # oversubscribed: still one thread
-    assert threads.share(frozenset({0, 1}), [frozenset({0, 1}), frozenset({2, 3})]) == 2  # bound to own cores
-    assert threads.share(frozenset({0}), [frozenset({0}), frozenset({1})]) == 1
+    assert threads.share(4, all4, [all4, all4]) == 2
+    assert threads.share(4, all4, [all4, all4, all4]) == 1
+    assert threads.share(4, all4, [all4] * 8) == 1  # oversubscribed: still one thread
+    assert threads.share(2, frozenset({0, 1}), [frozenset({0, 1}), frozenset({2, 3})]) == 2  # bound to own cores
+    assert threads.share(1, frozenset({0}), [frozenset({0}), frozenset({1})]) == 1
+    assert threads.share(2, all4, [all4, all4]) == 1  # a CPU quota of 2 (the process's cores) shared by 2 ranks
 
 
 class OneNode:
@@ -187,12 +188,26 @@ class OneNode:
 
 
 def test_omp_num_threads_and_a_chosen_count_win(monkeypatch):
+    from cnnfast import _kernels, _thread_count
+
     assert threads.per_rank_threads(OneNode(2), environ={"OMP_NUM_THREADS": "3"}) is None
-    default = len(threads.usable_cpus())
-    monkeypatch.setattr(cnnfast._runtime, "get_num_threads", lambda: default)
-    assert threads.per_rank_threads(OneNode(2), environ={}) == max(1, default // 2)
-    monkeypatch.setattr(cnnfast._runtime, "get_num_threads", lambda: default + 1)  # set_num_threads was called
-    assert threads.per_rank_threads(OneNode(2), environ={}) is None
+    default = _thread_count.effective_num_threads(_kernels.default_num_threads(), {}).count
+    try:
+        cnnfast.set_num_threads(None)  # the default, decided in _thread_count (OMP_NUM_THREADS aside)
+        if cnnfast.get_num_threads() == default:
+            assert threads.per_rank_threads(OneNode(2), environ={}) == max(1, default // 2)
+        # A quota of 3 CPUs on this process (the one decision of _thread_count): 3 // 2 ranks.
+        decided = _thread_count.ThreadCount(3, "cgroup CPU quota", "test")
+        monkeypatch.setattr(_thread_count, "effective_num_threads", lambda *args: decided)
+        monkeypatch.setattr(cnnfast._runtime, "_threads_decided_by", decided)
+        monkeypatch.setattr(cnnfast._runtime, "get_num_threads", lambda: 3)
+        assert threads.per_rank_threads(OneNode(2), environ={}) == 1
+        assert threads.per_rank_threads(OneNode(1), environ={}) == 3
+        monkeypatch.setattr(cnnfast._runtime, "_threads_decided_by", None)  # set_num_threads(3) was called
+        assert threads.per_rank_threads(OneNode(2), environ={}) is None
+    finally:
+        monkeypatch.undo()
+        cnnfast.set_num_threads(None)
 
 
 def test_launcher_size_reads_mpich_open_mpi_and_pmix():

@@ -526,7 +526,7 @@ def restore_settings():
     (cnnfast.set_num_threads, 2.0, TypeError, r"num_threads must be an integer, got 2\.0"),
     (cnnfast.set_num_threads, True, TypeError, r"num_threads must be an integer, got True"),
     (cnnfast.set_num_threads, "2", TypeError, r"num_threads must be an integer, got '2'"),
-    (cnnfast.set_num_threads, None, TypeError, r"num_threads must be an integer, got None"),
+    (cnnfast.set_num_threads, [2], TypeError, r"num_threads must be an integer, got \[2\]"),
     (cnnfast.set_workspace_limit, 0, ValueError, r"nbytes must be >= 1, got 0"),
     (cnnfast.set_workspace_limit, -1, ValueError, r"nbytes must be >= 1, got -1"),
     (cnnfast.set_workspace_limit, 1.5, TypeError, r"nbytes must be an integer, got 1\.5"),

@@ -2,11 +2,13 @@
 
     cnnfast bench [--threads 1,2] [--only NAME ...] [--backends fast,reference,torch]
                   [--repeats N | --quick] [--json PATH] [--plot PATH]
+    cnnfast bench --processes 2 [--seconds S] [--backends fast,torch] [--repeats N | --quick] [--json PATH]
 
 Modules: :mod:`.workloads` (the named shapes), :mod:`.cases` (how each backend
 runs them), :mod:`.runner` (interleaved timing, the correctness gate),
 :mod:`.ceiling` (sgemm on the same GEMM shape), :mod:`.memory` (peak RSS),
-:mod:`.report` (table, machine description), :mod:`.plot` (PNG).
+:mod:`.report` (table, machine description), :mod:`.plot` (PNG); :mod:`.sharing`
+(``--processes``: several processes training at once, default threads vs one each).
 """
 
 from __future__ import annotations
@@ -23,16 +25,20 @@ from .workloads import WORKLOADS, by_name
 __all__ = ["main", "add_arguments", "run", "Settings", "BackendMismatch", "WORKLOADS"]
 
 QUICK_REPEATS = 1
+DEFAULT_REPEATS = 9
 
 
-def _thread_list(text):
-    try:
-        counts = [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--threads takes comma-separated integers, got {text!r}") from None
-    if not counts or min(counts) < 1:
-        raise argparse.ArgumentTypeError(f"--threads needs counts >= 1, got {text!r}")
-    return counts
+def _counts(option):
+    """An argparse type for ``option``: comma-separated integers >= 1."""
+    def parse(text):
+        try:
+            counts = [int(t) for t in text.split(",") if t.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} takes comma-separated integers, got {text!r}") from None
+        if not counts or min(counts) < 1:
+            raise argparse.ArgumentTypeError(f"{option} needs counts >= 1, got {text!r}")
+        return counts
+    return parse
 
 
 def _backend_list(text):
@@ -45,22 +51,34 @@ def _backend_list(text):
 
 def add_arguments(parser):
     """The ``bench`` command's options."""
-    parser.add_argument("--threads", type=_thread_list, default=[1], metavar="N[,N...]",
+    parser.add_argument("--threads", type=_counts("--threads"), default=[1], metavar="N[,N...]",
                         help="thread counts to sweep, e.g. 1,2 (default 1); every backend runs at each")
     parser.add_argument("--only", nargs="+", metavar="NAME",
                         help=f"workloads to run (default all): {', '.join(w.name for w in WORKLOADS)}")
     parser.add_argument("--backends", type=_backend_list, default=list(BACKENDS),
                         help="comma-separated subset of fast,reference,torch (default all)")
-    parser.add_argument("--repeats", type=int, default=9, help="timed rounds per pass (default 9)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed rounds per pass (default 9; with --processes, rounds of every setting, default 3)")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_REPEATS} timed round (for tests)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write results and machine description here")
     parser.add_argument("--plot", type=Path, metavar="PATH", help="draw a PNG here (needs matplotlib)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--processes", type=_counts("--processes"), metavar="N[,N...]",
+                        help="instead of the kernels: N processes training LeNet-5 at once, at default threads vs "
+                             "1 thread each, and after threadpool_limits (see cnnfast.bench.sharing)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="with --processes: timed seconds per process and setting (default 5)")
 
 
 def main(args, argv=None):
     """Run the benchmark for parsed ``args``; returns the process exit status."""
+    if args.processes is not None:
+        from . import sharing
+
+        return sharing.main(args, argv)
+    if args.repeats is None:
+        args.repeats = DEFAULT_REPEATS
     try:
         workloads = by_name(args.only)
     except ValueError as error:
