@@ -358,11 +358,13 @@ def ring_allreduce_seconds(nbytes, nodes, bytes_per_s, latency):
     return 2 * (nodes - 1) / nodes * nbytes / bytes_per_s + 2 * (nodes - 1) * latency
 
 
-def links(allreduce):
-    """{name: (effective bytes/s, latency s)}: the nominal networks at EFFICIENCY of their line rate, and this
-    machine's shared memory as measured (2 processes: t = 2 latency + bytes / beta)."""
+def links(allreduce, nbytes, label):
+    """{name: (effective bytes/s, latency s)} for an allreduce of ``nbytes`` (the model ``label``'s gradient): the
+    nominal networks at EFFICIENCY of their line rate, and this machine's shared memory as measured for that very
+    gradient between 2 processes (t2 = 2 latency + bytes / speed; rings of more processes extrapolated)."""
     out = {name: (EFFICIENCY * rate / 8, latency) for name, (rate, latency) in NETWORKS.items()}
-    out["shared memory here (measured)"] = (allreduce["beta_bytes_per_s"], allreduce["alpha_s"] / 2)
+    alpha, measured = allreduce["alpha_s"], allreduce["buffers"][label]["seconds"]
+    out["shared memory here (measured)"] = (nbytes / max(measured - alpha, 1e-9), alpha / 2)
     return out
 
 
@@ -383,7 +385,7 @@ def cost_model(models_measured, allreduce):
     for name, figures in models_measured.items():
         step, params = figures["step_s"], figures["parameters"]
         nbytes = 4 * params
-        for network, (speed, latency) in links(allreduce).items():
+        for network, (speed, latency) in links(allreduce, nbytes, name).items():
             speedups = {p: step / (step / p + ring_allreduce_seconds(nbytes, p, speed, latency)) for p in (2, 4, 8, 16)}
             weak = step / (step + ring_allreduce_seconds(nbytes, 16, speed, latency))
             break_even = max(0.0, (step / 2 - 2 * latency) * speed / 4)
@@ -528,7 +530,7 @@ def main(argv=None):
 
     start_load = load_average()
     report = {
-        "command": "python benchmarks/distributed.py " + " ".join(argv),
+        "command": " ".join(["python benchmarks/distributed.py", *argv]),
         "when": time.strftime("%Y-%m-%d"),
         "rounds": args.rounds,
         "machine": machine_description(),
