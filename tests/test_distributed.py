@@ -320,3 +320,28 @@ def test_init_refuses_a_timeout_that_is_not_positive():
     with pytest.raises(TypeError, match="number of seconds"):
         world._checked_timeout("soon")
     assert world._checked_timeout(float("inf")) is None
+
+
+def test_the_other_ranks_callbacks_get_every_hook_with_their_prints_dropped(capsys):
+    """Ranks > 0 run the user's callbacks wrapped (prints dropped): every hook must reach the callback."""
+    from cnnfast.callbacks import Callback
+    from cnnfast.training.parallel import _Quiet
+
+    hooks = [name for name in vars(Callback) if name.startswith(("set_", "on_"))]
+    called = []
+
+    class Recorder(Callback):
+        pass
+
+    for name in hooks:
+
+        def record(self, *args, name=name):
+            print("a print on rank 1")
+            called.append(name)
+
+        setattr(Recorder, name, record)
+    quiet = _Quiet(Recorder())
+    for name in hooks:
+        getattr(quiet, name)(*([0, {}] if "epoch" in name or "batch" in name else [{}]))
+    assert called == hooks
+    assert capsys.readouterr().out == ""

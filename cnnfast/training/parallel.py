@@ -303,7 +303,12 @@ def _this_process_callbacks(world, callbacks):
 
 
 class _Quiet(Callback):
-    """A callback run with its standard output dropped (on the processes other than rank 0)."""
+    """A callback run with its standard output dropped (on the processes other than rank 0).
+
+    Every hook of :class:`~cnnfast.callbacks.Callback` (``set_*`` and ``on_*``,
+    whatever their names) is passed on to the wrapped callback: the hooks it
+    overrides run as they would alone.
+    """
 
     def __init__(self, callback):
         super().__init__()
@@ -313,29 +318,18 @@ class _Quiet(Callback):
         with contextlib.redirect_stdout(io.StringIO()):
             return getattr(self.callback, hook)(*args)
 
-    def set_model(self, model):
-        self._call("set_model", model)
 
-    def set_params(self, params):
-        self._call("set_params", params)
+def _pass_on(hook):
+    def method(self, *args):
+        return self._call(hook, *args)
 
-    def on_train_begin(self, logs=None):
-        self._call("on_train_begin", logs)
+    method.__name__ = hook
+    method.__doc__ = f"``{hook}`` of the wrapped callback, its output dropped."
+    return method
 
-    def on_train_end(self, logs=None):
-        self._call("on_train_end", logs)
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._call("on_epoch_begin", epoch, logs)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._call("on_epoch_end", epoch, logs)
-
-    def on_batch_begin(self, batch, logs=None):
-        self._call("on_batch_begin", batch, logs)
-
-    def on_batch_end(self, batch, logs=None):
-        self._call("on_batch_end", batch, logs)
+for _hook in [name for name in vars(Callback) if name.startswith(("set_", "on_"))]:
+    setattr(_Quiet, _hook, _pass_on(_hook))
 
 
 # ------------------------------------------------------------------ evaluate
