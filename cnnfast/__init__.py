@@ -10,8 +10,9 @@ Layers of one idea each, data flowing one way::
 
 Also: ``losses``, ``optim`` (optimizers, schedules, clipping), ``callbacks``,
 ``models`` (lenet5, small_vgg, resnet8/20), ``datasets`` (MNIST loaders, the
-bundled subset, augmentation), ``gradcheck``, ``distributed`` (data-parallel
-training over MPI; mpi4py is imported only when used).
+bundled subset, augmentation), ``utils`` (``to_categorical``, ``to_torch``),
+``gradcheck``, ``distributed`` (data-parallel training over MPI; mpi4py is
+imported only when used).
 Threads: ``set_num_threads``/``get_num_threads`` (default: ``OMP_NUM_THREADS``, else the CPUs
 the process may use: affinity mask, cgroup CPU quota).
 """
@@ -27,10 +28,10 @@ from ._runtime import (  # loads BLAS before any kernel can run
 )
 from ._version import __version__
 from . import functional, reference  # noqa: E402
-from . import callbacks, datasets, layers, losses, models, optim  # noqa: E402
+from . import callbacks, datasets, layers, losses, models, optim, utils  # noqa: E402
 from . import distributed, training  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
-from .layers.sequential import Sequential, load_model  # noqa: E402
+from .layers.sequential import Input, Sequential, load_model  # noqa: E402
 
 # isort: on
 
@@ -46,7 +47,9 @@ __all__ = [
     "datasets",
     "training",
     "distributed",
+    "utils",
     "Sequential",
+    "Input",
     "load_model",
     "gradcheck",
     "get_num_threads",

@@ -31,6 +31,7 @@ from ._geometry import (
     check_size,
     conv_geometry,
     pool_geometry,
+    same_padding,
     transposed_conv_geometry,
 )
 
@@ -45,13 +46,18 @@ __all__ = [
     "boolean",
     "one_of",
     "pair",
+    "spelled_twice",
     "float_dtype",
     "batch_free_shape",
     "shape4",
+    "OPTIONAL_ARRAYS",
+    "ndarray",
     "float_arrays",
     "contiguous",
     "ConvGeometry",
     "PoolGeometry",
+    "conv_padding",
+    "same_crop",
     "conv2d_args",
     "conv2d_backward_args",
     "conv_transpose2d_args",
@@ -160,6 +166,19 @@ def pair(name, value, minimum, maximum=MAX_WINDOW):
     return result
 
 
+def spelled_twice(name, value, default, other, other_value):
+    """One argument with two spellings (torch's ``stride``, Keras's ``strides``): the one given.
+
+    ``other_value`` is None when the second spelling was not used; giving
+    both is a TypeError.
+    """
+    if other_value is None:
+        return value
+    if value is not default and value != default:
+        raise TypeError(f"give {name} or {other}, not both")
+    return other_value
+
+
 def float_dtype(dtype):
     """``dtype`` as ``np.dtype(float32)`` or ``np.dtype(float64)`` (TypeError otherwise)."""
     try:
@@ -195,23 +214,48 @@ def shape4(name, value):
 # ---------------------------------------------------------------------- arrays
 
 
+#: The array arguments that may be None (no bias).
+OPTIONAL_ARRAYS = ("bias",)
+
+
+def ndarray(name, value):
+    """``value`` as a NumPy array, else TypeError naming ``name`` and what it got.
+
+    Arrays pass as they are; NumPy scalars and nested lists or tuples of
+    numbers (array-likes) are converted.  Anything else (None, a Python
+    number, a string, a torch tensor, any other object) is refused, as
+    ``torch.nn.functional`` refuses what is not a tensor: converting it
+    silently would hide a swapped or forgotten argument.
+    """
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, (np.generic, list, tuple)):
+        try:
+            return np.asarray(value)
+        except ValueError as error:  # a ragged list
+            raise ValueError(f"{name} is not a rectangular nested list: {error}") from None
+    hint = " (for a torch tensor: t.detach().numpy())" if hasattr(value, "detach") else ""
+    raise TypeError(f"{name} must be a NumPy array, got {type(value).__name__}{hint}")
+
+
 def float_arrays(**arrays):
     """The named arrays as float32 or float64 arrays of one dtype, not yet copied.
 
-    ``None`` values are passed through.  Views, negative strides, Fortran
-    order and read-only arrays are accepted; :func:`contiguous` copies them
-    once, after every shape check, so that a malformed call with a huge view
-    (a broadcast or zero-stride array of billions of elements) is refused
-    before any memory is allocated for it.
+    Each must be an array or array-like (:func:`ndarray`); only those named in
+    :data:`OPTIONAL_ARRAYS` may be None, and are passed through.  Views,
+    negative strides, Fortran order and read-only arrays are accepted;
+    :func:`contiguous` copies them once, after every shape check, so that a
+    malformed call with a huge view (a broadcast or zero-stride array of
+    billions of elements) is refused before any memory is allocated for it.
     """
     converted = {}
     dtype = None
     first = None
     for name, value in arrays.items():
-        if value is None:
+        if value is None and name in OPTIONAL_ARRAYS:
             converted[name] = None
             continue
-        array = value if isinstance(value, np.ndarray) else np.asarray(value)
+        array = ndarray(name, value)
         if array.dtype not in FLOAT_DTYPES:
             raise TypeError(
                 f"{name} must be float32 or float64, got dtype {array.dtype} with shape {array.shape}"
@@ -268,31 +312,87 @@ def _input(x, first_axis, ndim=4, layout="(N, C, H, W)"):
     _nonempty("x", x, first_axis)
 
 
+def conv_padding(padding, kernel, stride, dilation):
+    """``padding`` as ``(both sides, extra bottom/right)`` pairs: an int, a pair, "valid" or "same".
+
+    "same" keeps H and W; it needs stride 1 (as in torch), and when
+    ``dilation * (kernel - 1)`` is odd the extra row / column goes to the
+    bottom / right (torch's choice), given as ``extra``.  ``stride``,
+    ``dilation`` and ``kernel`` are checked pairs.
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        if padding == "same":
+            if stride != (1, 1):
+                raise ValueError(f"padding='same' needs stride 1 (as in torch), got stride {stride}")
+            return same_padding(kernel, dilation)
+        raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+    return pair("padding", padding, 0), (0, 0)
+
+
 def _conv(x, weight, stride, padding, dilation, groups):
-    """Geometry of ``conv2d(x, weight, ...)``: the window arguments checked, then the shapes."""
+    """``(geometry, extra)`` of ``conv2d(x, weight, ...)``: the window arguments checked, then the shapes.
+
+    ``extra``: the rows and columns "same" adds at the bottom/right of ``x``
+    (the geometry is that of ``x`` so padded; see :func:`conv_padding`).
+    """
     _input(x, 1)
     _conv_weight("weight", weight, "(out_channels, in_channels // groups, kh, kw)")
-    stride, padding = pair("stride", stride, 1), pair("padding", padding, 0)
-    dilation, groups = pair("dilation", dilation, 1), positive_int("groups", groups)
-    return conv_geometry("x", x.shape, "weight", weight.shape, weight.shape[0], weight.shape[1], stride, padding,
-                         dilation, groups)
+    stride, dilation = pair("stride", stride, 1), pair("dilation", dilation, 1)
+    groups = positive_int("groups", groups)
+    padding, extra = conv_padding(padding, weight.shape[2:], stride, dilation)
+    # Checked on the caller's x (so the messages name its shape), with the extra row on both sides ...
+    geometry = conv_geometry("x", x.shape, "weight", weight.shape, weight.shape[0], weight.shape[1], stride,
+                             (padding[0] + extra[0], padding[1] + extra[1]), dilation, groups)
+    if extra == (0, 0):
+        return geometry, extra
+    # ... then the geometry the kernels run: x with the extra row at the bottom only.
+    padded = (*x.shape[:2], x.shape[2] + extra[0], x.shape[3] + extra[1])
+    check_size("x padded for 'same'", padded)
+    return conv_geometry("x", padded, "weight", weight.shape, weight.shape[0], weight.shape[1], stride, padding,
+                         dilation, groups), extra
+
+
+def _pad_bottom_right(x, extra):
+    """``x`` with ``extra`` zero rows / columns at the bottom / right (x itself when there are none)."""
+    if extra == (0, 0):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
+
+
+def same_crop(grad_x, padding, geometry):
+    """``grad_x`` of the padded input cut back to the caller's x, for ``padding="same"``.
+
+    ``conv2d_backward`` computes the input gradient on the x that
+    :func:`conv2d_backward_args` padded; the rows it added get no gradient
+    in the caller's x.  Anything else (or None) is returned as it is.
+    """
+    if grad_x is None or not (isinstance(padding, str) and padding == "same"):
+        return grad_x
+    _, extra = same_padding(geometry.kernel, geometry.dilation)
+    return grad_x[:, :, :geometry.in_height - extra[0], :geometry.in_width - extra[1]]
 
 
 def conv2d_args(x, weight, bias, stride, padding, dilation, groups):
-    """Checked ``(x, weight, bias, geometry)`` for ``conv2d``."""
+    """Checked ``(x, weight, bias, geometry)`` for ``conv2d`` (x padded at the bottom/right if "same" needs it)."""
     x, weight, bias = float_arrays(x=x, weight=weight, bias=bias)
-    geometry = _conv(x, weight, stride, padding, dilation, groups)
+    geometry, extra = _conv(x, weight, stride, padding, dilation, groups)
     _bias(bias, weight.shape[0], weight)
-    return (*contiguous(x, weight, bias), geometry)
+    return (*contiguous(_pad_bottom_right(x, extra), weight, bias), geometry)
 
 
 def conv2d_backward_args(grad_y, x, weight, stride, padding, dilation, groups):
-    """Checked ``(grad_y, x, weight, geometry)`` for ``conv2d_backward``."""
+    """Checked ``(grad_y, x, weight, geometry)`` for ``conv2d_backward``.
+
+    As :func:`conv2d_args`, x comes back padded when "same" needs it:
+    :func:`same_crop` cuts the input gradient back.
+    """
     grad_y, x, weight = float_arrays(grad_y=grad_y, x=x, weight=weight)
     _ndim("grad_y", grad_y, 4, "(N, K, Ho, Wo)")
-    geometry = _conv(x, weight, stride, padding, dilation, groups)
+    geometry, extra = _conv(x, weight, stride, padding, dilation, groups)
     _expect_shape("grad_y", grad_y, geometry.output_shape, f"the conv2d output for x {x.shape}, weight {weight.shape}")
-    return (*contiguous(grad_y, x, weight), geometry)
+    return (*contiguous(grad_y, _pad_bottom_right(x, extra), weight), geometry)
 
 
 def _transposed(x, weight, stride, padding, output_padding, groups, dilation):
@@ -404,7 +504,7 @@ def max_pool2d_backward_args(grad_y, argmax, x_shape):
     (grad_y,) = float_arrays(grad_y=grad_y)
     _ndim("grad_y", grad_y, 4, "(N, C, Ho, Wo)")
     shape = _input_shape(x_shape, grad_y)
-    argmax = argmax if isinstance(argmax, np.ndarray) else np.asarray(argmax)
+    argmax = ndarray("argmax", argmax)
     if argmax.dtype.kind not in "iu":
         raise TypeError(f"argmax must be an integer array, got dtype {argmax.dtype}")
     _expect_shape("argmax", argmax, grad_y.shape, "the shape of grad_y")

@@ -4,9 +4,13 @@
 
     on_train_begin(logs)
       for each epoch:   on_epoch_begin(epoch, logs)
-        for each batch:   on_batch_begin(batch, logs)  ...train step...  on_batch_end(batch, logs)
+        for each batch:   on_train_batch_begin(batch, logs)  ...train step...  on_train_batch_end(batch, logs)
       (validation)      on_epoch_end(epoch, logs)
     on_train_end(logs)
+
+As in Keras 3, ``on_train_batch_begin`` / ``on_train_batch_end`` call
+``on_batch_begin`` / ``on_batch_end`` unless overridden: a callback may
+override either name.
 
 ``epoch`` and ``batch`` count from 0.  Batch logs hold ``size`` (images in the
 batch) and the epoch's running ``loss``, ``accuracy`` and ``images_per_sec``;
@@ -19,10 +23,12 @@ A callback reaches the model as ``self.model`` and stops training by setting
 from __future__ import annotations
 
 import math
+import os
 import sys
 import warnings
 
 from ._checks import nonnegative_int, one_of, real
+from .serialization import check_suffix
 
 __all__ = [
     "Callback",
@@ -31,6 +37,7 @@ __all__ = [
     "EarlyStopping",
     "ModelCheckpoint",
     "LearningRateScheduler",
+    "TerminateOnNaN",
     "ProgressBar",
     "format_logs",
 ]
@@ -123,6 +130,14 @@ class Callback:
             ``batch``, ``size`` and the epoch's running ``loss``, ``accuracy``, ``images_per_sec``.
         """
 
+    def on_train_batch_begin(self, batch, logs=None):
+        """Keras 3's name of :meth:`on_batch_begin`, which it calls unless overridden."""
+        self.on_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Keras 3's name of :meth:`on_batch_end`, which it calls unless overridden."""
+        self.on_batch_end(batch, logs)
+
 
 class CallbackList:
     """Calls every hook on each of ``callbacks`` in order (what ``fit`` uses internally).
@@ -165,14 +180,14 @@ class CallbackList:
             cb.on_epoch_end(epoch, logs)
 
     def on_batch_begin(self, batch, logs=None):
-        """Call ``on_batch_begin`` on every callback."""
+        """Call ``on_train_batch_begin`` (by default ``on_batch_begin``) on every callback."""
         for cb in self.callbacks:
-            cb.on_batch_begin(batch, logs)
+            cb.on_train_batch_begin(batch, logs)
 
     def on_batch_end(self, batch, logs=None):
-        """Call ``on_batch_end`` on every callback."""
+        """Call ``on_train_batch_end`` (by default ``on_batch_end``) on every callback."""
         for cb in self.callbacks:
-            cb.on_batch_end(batch, logs)
+            cb.on_train_batch_end(batch, logs)
 
 
 class History(Callback):
@@ -330,13 +345,17 @@ class ModelCheckpoint(Callback):
     """Save the model (or its weights) at the end of every epoch.
 
     Saves are atomic (see :mod:`cnnfast.serialization`), so an interrupted save
-    leaves the previous checkpoint intact.
+    leaves the previous checkpoint intact.  A missing directory is created, as
+    Keras does: at the start of training when the path's directory holds no
+    ``str.format`` field (so that a directory that cannot be made fails
+    before the first epoch, not after it), else before each save.
 
     Parameters
     ----------
     filepath : str or path
         May hold ``str.format`` fields: ``{epoch}`` (counted from 1, as Keras)
         and any epoch log, e.g. ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"``.
+        Ends in ``.npz`` or has no extension (``.h5`` / ``.keras`` are refused here).
     monitor : str
     save_best_only : bool
         Write only when ``monitor`` improves.
@@ -354,7 +373,7 @@ class ModelCheckpoint(Callback):
     def __init__(self, filepath, monitor="val_loss", save_best_only=False, save_weights_only=False, mode="auto",
                  verbose=0):
         super().__init__()
-        self.filepath = str(filepath)
+        self.filepath = check_suffix(filepath)
         self.monitor = monitor
         self.save_best_only = bool(save_best_only)
         self.save_weights_only = bool(save_weights_only)
@@ -368,8 +387,11 @@ class ModelCheckpoint(Callback):
         return self._monitor.best
 
     def on_train_begin(self, logs=None):
-        """Forget the best value (the callback may be reused)."""
+        """Forget the best value (the callback may be reused); create the directory if it is fixed."""
         self._monitor.reset()
+        directory = os.path.dirname(self.filepath)
+        if directory and "{" not in directory:
+            os.makedirs(directory, exist_ok=True)
 
     def on_epoch_end(self, epoch, logs=None):
         """Save, if this epoch is to be saved."""
@@ -380,6 +402,8 @@ class ModelCheckpoint(Callback):
                 return
             self._monitor.best = value
         path = self.filepath.format(epoch=epoch + 1, **{k: v for k, v in logs.items() if k != "epoch"})
+        if os.path.dirname(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
@@ -423,6 +447,50 @@ class LearningRateScheduler(Callback):
             print(f"Epoch {epoch + 1}: learning rate set to {lr:.6g}")
 
 
+class TerminateOnNaN(Callback):
+    """Stop training at the first batch whose loss is NaN or infinite (Keras's callback).
+
+    ``fit`` keeps the epoch's logs up to that batch (their ``loss`` is then
+    NaN or inf) and returns; the model holds the weights that update left,
+    which are usually unusable.
+
+    Parameters
+    ----------
+    verbose : int
+        Non-zero (the default, as Keras): print ``"Batch B: Invalid loss, terminating training"``.
+
+    Attributes
+    ----------
+    stopped_epoch, stopped_batch : int or None
+        Where training was stopped (counted from 0), or None.
+    loss : float or None
+        The loss that stopped it.
+    """
+
+    def __init__(self, verbose=1):
+        super().__init__()
+        self.verbose = verbose
+        self.stopped_epoch = self.stopped_batch = self.loss = None
+        self._epoch = None
+
+    def on_train_begin(self, logs=None):
+        """Forget an earlier stop (the callback may be reused)."""
+        self.stopped_epoch = self.stopped_batch = self.loss = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Remember the epoch, to say where training stopped."""
+        self._epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        """Stop training when the epoch's running loss is no longer finite."""
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            self.stopped_epoch, self.stopped_batch, self.loss = self._epoch, batch, loss
+            if self.verbose:
+                print(f"Batch {batch}: Invalid loss, terminating training", flush=True)
+            self.model.stop_training = True
+
+
 def format_logs(logs):
     """One line of metrics: ``"loss 0.1234 | accuracy 97.50% | ... | 6100 images/s"``.
 
@@ -447,11 +515,15 @@ def format_logs(logs):
 
 
 class ProgressBar(Callback):
-    """Per-epoch progress: a tqdm bar with running loss, accuracy and images/s.
+    """Per-epoch progress: a tqdm bar with the running metrics on a terminal, one line per epoch elsewhere.
 
     ``fit(verbose=1)`` adds ``ProgressBar()``; ``fit(verbose=2)`` adds
     ``ProgressBar(per_batch=False)``, which prints one line per epoch and no bar
-    (for logs).
+    (for logs).  A bar is drawn only on a terminal that reports its width:
+    written to a file, a pipe or a terminal of 0 columns, ``ProgressBar()``
+    prints one line per epoch too (Keras's ``verbose=2``), so logs do not fill
+    up with carriage-return updates.  The bar's running metrics and the epoch's line
+    have the same format (:func:`format_logs`).
 
     Parameters
     ----------
@@ -467,17 +539,19 @@ class ProgressBar(Callback):
         self.file = file
         self._bar = None
         self._out = None
+        self._draw_bars = False
 
     def on_train_begin(self, logs=None):
-        """Choose the output stream."""
+        """Choose the output stream, and a bar or lines."""
         self._out = self.file if self.file is not None else sys.stdout
+        self._draw_bars = bool(self.per_batch) and _terminal_columns(self._out) > 0
 
     def _epoch_label(self, epoch):
         return f"Epoch {epoch + 1}/{self.params.get('epochs', '?')}"
 
     def on_epoch_begin(self, epoch, logs=None):
         """Open the epoch's bar."""
-        if not self.per_batch:
+        if not self._draw_bars:
             return
         from tqdm.auto import tqdm  # a dependency; imported when a bar is first shown (it is slow to import)
 
@@ -488,15 +562,7 @@ class ProgressBar(Callback):
         """Advance the bar and show the running metrics."""
         if self._bar is None:
             return
-        logs = logs or {}
-        postfix = {}
-        if "loss" in logs:
-            postfix["loss"] = f"{logs['loss']:.4f}"
-        if "accuracy" in logs:
-            postfix["acc"] = f"{100 * logs['accuracy']:.2f}%"
-        if "images_per_sec" in logs:
-            postfix["img/s"] = f"{logs['images_per_sec']:.0f}"
-        self._bar.set_postfix(postfix, refresh=False)
+        self._bar.set_postfix_str(format_logs(logs or {}), refresh=False)
         self._bar.update(1)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -510,8 +576,17 @@ class ProgressBar(Callback):
             print(f"{self._epoch_label(epoch)}: {summary}", file=self._out, flush=True)
 
     def on_train_end(self, logs=None):
-        # Training stopped mid-epoch (interrupt or stop_training): close the open bar.
         """Close a bar left open by a stop mid-epoch."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _terminal_columns(stream):
+    """The width of the terminal ``stream`` writes to; 0 for a file, a pipe or a terminal that says 0."""
+    try:
+        if not stream.isatty():
+            return 0
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0

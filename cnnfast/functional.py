@@ -41,7 +41,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, back
     x : ndarray, shape (N, C, H, W), float32 or float64
     weight : ndarray, shape (K, C // groups, kh, kw), x's dtype
     bias : ndarray, shape (K,), or None
-    stride, padding, dilation : int or (int, int)
+    stride, dilation : int or (int, int)
+    padding : int, (int, int), "valid" or "same"
+        Zeros added on both sides of each axis; "valid" is 0; "same" keeps H
+        and W (stride 1 only; when ``dilation * (kh - 1)`` is odd the extra
+        row goes to the bottom, the extra column to the right, as in torch).
     groups : int
         Divides C and K.
     backend : {"fast", "reference"}
@@ -87,7 +91,7 @@ def conv2d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1
     grad_bias = np.empty(g.out_channels, dtype=x.dtype)
     _kernels.conv2d_backward(g, grad_y, x, weight, grad_x, grad_weight)
     _kernels.conv2d_bias_grad(g, grad_y, grad_bias)
-    return grad_x, grad_weight, grad_bias
+    return _checks.same_crop(grad_x, padding, g), grad_weight, grad_bias
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,

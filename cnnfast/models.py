@@ -2,7 +2,8 @@
 
 - ``lenet5()``: LeNet-5 on 1 x 32 x 32 (C1 6@5x5, S2 max-pool, C3 16@5x5, S4, C5 120@5x5,
   F6 84, 10 outputs); ``lenet5(classic=True)``: the same with LeCun et al. (1998)'s
-  trainable subsampling and scaled-tanh squashing.
+  trainable subsampling and scaled-tanh squashing; ``lenet5(mnist_input=True)`` takes
+  MNIST's (N, 28, 28) digits scaled to [0, 1] and pads and standardises them itself.
 - ``small_vgg()``: 3 x 32 x 32, three stages of 2 x (3x3 conv, BatchNorm, ReLU) + max-pool,
   then Dense 128 and 10 outputs.
 - ``resnet8()`` / ``resnet20()``: 3 x 32 x 32, He et al. (2016)'s CIFAR ResNet with 6n + 2
@@ -19,7 +20,7 @@ from __future__ import annotations
 from . import layers as L
 from .layers import Sequential
 
-__all__ = ["lenet5", "small_vgg", "resnet8", "resnet20"]
+__all__ = ["lenet5", "mnist_input_layers", "small_vgg", "resnet8", "resnet20", "MNIST_MEAN", "MNIST_STD"]
 
 _ACTIVATIONS = {
     "relu": L.ReLU,
@@ -37,7 +38,26 @@ def _activation(name):
     return _ACTIVATIONS[name]()
 
 
-def lenet5(classic=False, activation=None, num_classes=10, seed=0, dtype="float32"):
+#: Mean and standard deviation of MNIST's training pixels scaled to [0, 1].
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+
+def mnist_input_layers():
+    """The layers that turn MNIST digits as loaded, scaled to [0, 1], into LeNet-5's 1 x 32 x 32 input.
+
+    ``Reshape((1, 28, 28))`` (the channel axis), ``ZeroPadding2D(2)`` (28 -> 32,
+    the background 0), ``Rescaling(1 / std, -mean / std)`` (standardised with
+    MNIST's training mean and standard deviation; the padding becomes the
+    standardised background).
+
+    Returns
+    -------
+    list of Layer
+    """
+    return [L.Reshape((1, 28, 28)), L.ZeroPadding2D(2), L.Rescaling(1.0 / MNIST_STD, offset=-MNIST_MEAN / MNIST_STD)]
+
+
+def lenet5(classic=False, activation=None, num_classes=10, seed=0, dtype="float32", mnist_input=False):
     """LeNet-5 (LeCun et al. 1998) on 1 x 32 x 32 input (MNIST's 28 x 28 padded by 2).
 
     C1 conv 6@5x5 -> 6x28x28, S2 2x2 -> 6x14x14, C3 conv 16@5x5 -> 16x10x10, S4 2x2 -> 16x5x5,
@@ -57,6 +77,11 @@ def lenet5(classic=False, activation=None, num_classes=10, seed=0, dtype="float3
     num_classes : int
     seed : int or None
     dtype : {"float32", "float64"}
+    mnist_input : bool
+        True: the model takes MNIST digits as loaded, (N, 28, 28), scaled to
+        [0, 1] (``x / 255``), and prepares them itself with
+        :func:`mnist_input_layers` (three layers first: the state_dict indices
+        of the LeNet layers grow by 3).  What ``cnnfast train`` saves.
 
     Returns
     -------
@@ -89,6 +114,8 @@ def lenet5(classic=False, activation=None, num_classes=10, seed=0, dtype="float3
         L.Dense(num_classes),                                   # output
     ]
     name = "lenet5_classic" if classic else "lenet5"
+    if mnist_input:
+        return Sequential([*mnist_input_layers(), *layers], input_shape=(28, 28), seed=seed, dtype=dtype, name=name)
     return Sequential(layers, input_shape=(1, 32, 32), seed=seed, dtype=dtype, name=name)
 
 

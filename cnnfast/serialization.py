@@ -4,11 +4,20 @@ An archive holds
 
 * every array of the model's ``state_dict`` under its torch name
   (``"0.weight"``, ``"3.running_mean"``, ...), so ``dict(np.load(path))`` minus
-  the header is a state dict ``torch.nn.Module.load_state_dict`` accepts;
+  the entries whose names start with ``__`` is a state dict
+  ``torch.nn.Module.load_state_dict`` accepts (as tensors: ``cnnfast.utils.to_torch``);
+* for a compiled model, the optimizer's state arrays (momentum buffers,
+  Adam's moments) under ``__optimizer__.<parameter index>.<name>``
+  (:func:`pack_optimizer_state`);
 * one header entry, ``HEADER_KEY``: a 0-d unicode array holding JSON with the
   format name and version, what the file holds (``"model"`` or ``"weights"``),
-  the model's config (architecture, dtype, seed, input shape) and the list of
-  array names in ``state_dict`` order.
+  the model's config (architecture, dtype, seed, input shape), for a compiled
+  model its compile configuration (loss, metrics, optimizer) and the rest of
+  the optimizer state (learning rate, step counts), and the list of array
+  names in ``state_dict`` order.
+
+Version 2 is version 1 plus the optimizer's arrays; a file without them is
+written as version 1, which older cnnfast versions read.
 
 Nothing is ever unpickled: archives are read with ``allow_pickle=False``, so a
 file cannot run code.  Writes are atomic: the archive goes to a temporary file
@@ -33,15 +42,25 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "HEADER_KEY",
+    "SUFFIX",
+    "OPTIMIZER_PREFIX",
+    "check_suffix",
     "write_archive",
     "read_archive",
+    "pack_optimizer_state",
+    "unpack_optimizer_state",
 ]
 
 FORMAT_NAME = "cnnfast"
-FORMAT_VERSION = 1
+#: The newest version written (2: with optimizer state); files without optimizer state are version 1.
+FORMAT_VERSION = 2
+#: The prefix of the optimizer's arrays (never a torch parameter name).
+OPTIMIZER_PREFIX = "__optimizer__."
 # Not a valid torch parameter name, so it can never collide with a weight.
 HEADER_KEY = "__cnnfast__"
 KINDS = ("model", "weights")
+#: The one file extension cnnfast writes (a path may also have none).
+SUFFIX = ".npz"
 
 # What NumPy and zipfile raise on damaged archives; anything else is a bug we
 # want to see, not to rewrap.
@@ -54,6 +73,32 @@ _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or an empty 
 _NPY_MAGIC = b"\x93NUMPY"
 
 
+def check_suffix(path):
+    """ValueError unless ``path`` ends in ``.npz`` or has no extension: the format cnnfast writes.
+
+    ``model.save("m.h5")`` or ``"m.keras"`` would otherwise put cnnfast's own
+    ``.npz`` archive under the name of a format it is not, which Keras, h5py
+    or torch then fail to read.
+
+    Parameters
+    ----------
+    path : str or path
+
+    Returns
+    -------
+    str
+        ``path`` as a string.
+    """
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1]
+    if suffix and suffix.lower() != SUFFIX:
+        raise ValueError(
+            f"cannot save to {path!r}: cnnfast writes one format, its own {SUFFIX} archive (the weights under "
+            f"torch's names plus the architecture as JSON), not {suffix!r} files such as Keras's .h5 / .keras or "
+            f"torch's .pt: give a path ending in {SUFFIX} (or with no extension)")
+    return path
+
+
 def write_archive(path, arrays, header):
     """Atomically write ``arrays`` and ``header`` to ``path``.
 
@@ -62,17 +107,19 @@ def write_archive(path, arrays, header):
     Parameters
     ----------
     path : str or path
-        Used exactly as given (no ``.npz`` is appended).
+        Used exactly as given (no ``.npz`` is appended); an extension other
+        than ``.npz`` is refused (:func:`check_suffix`).
     arrays : dict of str to ndarray
     header : dict
         JSON-able; ``format``, ``version`` and ``keys`` (the array names, in
         order) are added.
     """
-    path = os.fspath(path)
+    path = check_suffix(path)
     for name in arrays:
         if name == HEADER_KEY:
             raise ValueError(f"array name {HEADER_KEY!r} is reserved for the file header")
-    header = dict(header, format=FORMAT_NAME, version=FORMAT_VERSION, keys=list(arrays))
+    version = FORMAT_VERSION if any(name.startswith(OPTIMIZER_PREFIX) for name in arrays) else 1
+    header = dict(header, format=FORMAT_NAME, version=version, keys=list(arrays))
     members = {name: np.asarray(a) for name, a in arrays.items()}
     members[HEADER_KEY] = np.array(json.dumps(header))
 
@@ -198,3 +245,57 @@ def _parse_header(path, raw):
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise ValueError(f"{path!r}: header 'keys' must be a list of array names, got {keys!r}")
     return header
+
+
+def pack_optimizer_state(state):
+    """An optimizer's ``state_dict()`` as ``(JSON-able header part, arrays to store)``.
+
+    Parameters
+    ----------
+    state : dict
+        ``{"lr": float, "state": [per-parameter {"step": int, name: ndarray, ...}]}``.
+
+    Returns
+    -------
+    (dict, dict of str to ndarray)
+        ``{"lr": ..., "steps": [step or None per parameter]}`` and the arrays
+        under ``__optimizer__.<i>.<name>``.
+    """
+    arrays, steps = {}, []
+    for i, per_parameter in enumerate(state["state"]):
+        steps.append(per_parameter.get("step"))
+        for name, value in per_parameter.items():
+            if name != "step":
+                arrays[f"{OPTIMIZER_PREFIX}{i}.{name}"] = value
+    return {"lr": state["lr"], "steps": steps}, arrays
+
+
+def unpack_optimizer_state(path, packed, arrays):
+    """The inverse of :func:`pack_optimizer_state`: ``(optimizer state dict, the other arrays)``.
+
+    Parameters
+    ----------
+    path : str or path
+        Named in the errors.
+    packed : dict or None
+        The header part; None when the file holds no optimizer state.
+    arrays : dict of str to ndarray
+        Everything :func:`read_archive` returned.
+
+    Returns
+    -------
+    (dict or None, dict of str to ndarray)
+        The state dict (None without ``packed``) and the arrays that are not the optimizer's.
+    """
+    weights = {k: v for k, v in arrays.items() if not k.startswith(OPTIMIZER_PREFIX)}
+    if packed is None:
+        return None, weights
+    try:
+        states = [{} if step is None else {"step": int(step)} for step in packed["steps"]]
+        for key, value in arrays.items():
+            if key.startswith(OPTIMIZER_PREFIX):
+                index, name = key[len(OPTIMIZER_PREFIX):].split(".", 1)
+                states[int(index)][name] = value
+        return {"lr": float(packed["lr"]), "state": states}, weights
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        raise ValueError(f"{os.fspath(path)!r}: damaged optimizer state: {error!r}") from error

@@ -46,8 +46,8 @@ def main():
     augment = ImageDataGenerator(width_shift_range=2, height_shift_range=2, rotation_range=8, seed=0)
     model.fit(x_train, y_train, batch_size=128, epochs=args.epochs, shuffle=True, validation_split=0.1,
               verbose=1, augment=augment)
-    result = model.evaluate(x_test, y_test)
-    print(f"test loss {result['loss']:.4f}, test accuracy {100 * result['accuracy']:.2f}%")
+    loss, accuracy = model.evaluate(x_test, y_test)
+    print(f"test loss {loss:.4f}, test accuracy {100 * accuracy:.2f}%")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ def main():
     model.compile(optimizer="adadelta", loss="cross_entropy")
     model.summary()
     model.fit(x_train, y_train, batch_size=32, epochs=args.epochs, verbose=1)
-    print(f"test accuracy: {100 * model.evaluate(x_test, y_test)['accuracy']:.2f}%")
+    _, accuracy = model.evaluate(x_test, y_test)
+    print(f"test accuracy: {100 * accuracy:.2f}%")
 
     path = os.path.join(tempfile.mkdtemp(), "lenet5_classic.npz")
     model.save(path)

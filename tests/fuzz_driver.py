@@ -21,7 +21,8 @@ The property, for every generated call: the fast backend either
 Any other exception, a result the reference does not give, or a dead process
 is a failure.  Each generated call starts from a valid random configuration
 and then may be damaged: a wrong dtype (float16, ints, bool, object, complex,
-mixed floats), a random shape (ndim 0-5, sizes 0, 1 and huge zero-stride
+mixed floats), not an array at all (None, a number, a string, an object),
+a random shape (ndim 0-5, sizes 0, 1 and huge zero-stride
 views), a bad scalar (negative, zero, 2**31, 2**63, 2**64, floats, bools,
 None, wrong tuples), NaN/inf values, and layouts the checks must accept
 (non-contiguous, negative strides, Fortran order, read-only, nested lists).
@@ -54,6 +55,7 @@ TOLERANCE = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
 HUGE = 2**31 - 1  # one axis of a zero-stride view: two of them overflow 32-bit element counts and BLAS dims
 BAD_SCALARS = [-1, 0, 2**31, 2**63, 2**64, -(2**63), 1.5, 2.0, True, None, "2", (1,), (1, 2, 3), (1, -1),
                (2**31, 1), np.float64(2), np.int8(2)]
+NOT_ARRAYS = [None, 1.0, 3, "x", object()]
 BAD_DTYPES = [np.float16, np.int32, np.int64, np.uint8, np.bool_, np.complex64, np.complex128, object,
               np.longdouble]
 
@@ -126,11 +128,14 @@ def damaged(draw, args, arrays, scalars, huge=True, finite=()):
     arrays named in ``finite`` get no NaN/inf."""
     args = dict(args)
     for _ in range(draw(st.integers(0, 2))):
-        kind = draw(st.sampled_from(["dtype", "shape", "scalar", "values", "layout", "layout"]))
+        kind = draw(st.sampled_from(["dtype", "shape", "scalar", "values", "layout", "layout", "not_array"]))
         if kind == "scalar" and scalars:
             args[draw(st.sampled_from(scalars))] = draw(st.sampled_from(BAD_SCALARS))
             continue
         name = draw(st.sampled_from(arrays))
+        if kind == "not_array":  # the checks must say TypeError, never AttributeError
+            args[name] = draw(st.sampled_from(NOT_ARRAYS))
+            continue
         a = args.get(name)
         if not isinstance(a, np.ndarray):
             continue
@@ -304,14 +309,20 @@ def _layer_factories():
         "Sequential": st.just(None).map(lambda _: L.Sequential([L.Conv2D(2, 3, padding=1), L.ReLU(), L.Flatten(),
                                                                 L.Dense(3)])),
         "Residual": st.just(None).map(lambda _: L.Residual(L.Sequential([L.Tanh(), L.ReLU()]))),
+        "ZeroPadding2D": st.builds(lambda t, b, left, r: L.ZeroPadding2D(((t, b), (left, r))),
+                                   st.integers(0, 2), st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)),
+        "Rescaling": st.builds(lambda s, o: L.Rescaling(s, offset=o), st.sampled_from([1 / 255, -2.0]),
+                               st.sampled_from([0.0, -1.0])),
+        "BatchNormalization": st.builds(lambda m: L.BatchNormalization(momentum=m), st.sampled_from([0.0, 0.99])),
+        "Reshape": st.builds(L.Reshape, st.sampled_from([(-1,), (2, -1), (1, -1, 1), (3, 4)])),
     }
 
 
 def layer_classes():
-    """Every concrete layer class cnnfast.layers exports."""
+    """Every concrete layer class cnnfast.layers exports (under its own name: Keras's aliases are the same classes)."""
     return sorted(name for name in L.__all__
                   if inspect.isclass(getattr(L, name)) and issubclass(getattr(L, name), L.Layer)
-                  and getattr(L, name) is not L.Layer)
+                  and getattr(L, name) is not L.Layer and getattr(L, name).__name__ == name)
 
 
 @st.composite

@@ -132,8 +132,8 @@ def case_numerics(out):
         if name == "sgd":
             _, model = fit_one("distributed", small_model, kwargs, fit_kwargs)
             results["evaluate"] = {
-                "distributed": model.evaluate(x, y, batch_size=50, distributed=True),
-                "plain": model.evaluate(x, y, batch_size=50),
+                "distributed": model.evaluate(x, y, batch_size=50, distributed=True, return_dict=True),
+                "plain": model.evaluate(x, y, batch_size=50, return_dict=True),
             }
 
     # train_on_batch: three global batches of 57 (28 + 29 samples)
@@ -318,7 +318,7 @@ def case_size1(out):
         )
         results[mode] = {"weights": weights(model), "history": history.history, "crcs": recorder.crcs}
         x, y = data(dtype=np.float32)
-        results[mode]["evaluate"] = model.evaluate(x, y, distributed=mode == "distributed")
+        results[mode]["evaluate"] = model.evaluate(x, y, distributed=mode == "distributed", return_dict=True)
     return results
 
 

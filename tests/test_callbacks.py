@@ -1,15 +1,26 @@
 """cnnfast.callbacks and fit's hooks: order, EarlyStopping, ModelCheckpoint, LearningRateScheduler,
 progress output, and Ctrl-C (KeyboardInterrupt) during fit."""
 
+import io
 import os
+import re
 import signal
+import sys
 
 import numpy as np
 import pytest
 
 import cnnfast.model
 from cnnfast import layers as L
-from cnnfast.callbacks import Callback, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint, ProgressBar
+from cnnfast.callbacks import (
+    Callback,
+    EarlyStopping,
+    History,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ProgressBar,
+    TerminateOnNaN,
+)
 from cnnfast.model import Sequential, load_model
 
 from synthetic_data import quadrant_data
@@ -223,6 +234,75 @@ def test_model_checkpoint_weights_only(tmp_path, data):
     assert_weights_equal(fresh.get_weights(), model.get_weights())
 
 
+def test_model_checkpoint_creates_a_missing_directory_before_training(tmp_path, data):
+    """Keras creates it; the old callback failed only after the first epoch (issue 15)."""
+    x, y = data
+    epochs_begun = []
+
+    class Count(Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            epochs_begun.append(epoch)
+
+    checkpoint = ModelCheckpoint(tmp_path / "runs" / "a" / "m.npz", monitor="loss")
+    compiled().fit(x, y, epochs=1, verbose=0, callbacks=[checkpoint])
+    assert os.listdir(tmp_path / "runs" / "a") == ["m.npz"]
+    # A directory named by a format field is made at each save.
+    compiled().fit(x, y, epochs=2, verbose=0, callbacks=[ModelCheckpoint(tmp_path / "e{epoch}" / "m.npz")])
+    assert os.listdir(tmp_path / "e2") == ["m.npz"]
+    # One that cannot be made (a file is in the way) fails at the start, before any epoch.
+    (tmp_path / "blocker").write_text("")
+    with pytest.raises(OSError):
+        compiled().fit(x, y, epochs=1, verbose=0,
+                       callbacks=[Count(), ModelCheckpoint(tmp_path / "blocker" / "sub" / "m.npz")])
+    assert epochs_begun == []
+
+
+def test_model_checkpoint_refuses_an_extension_cnnfast_does_not_write(tmp_path):
+    with pytest.raises(ValueError, match=r"cannot save to .*'\.h5' files .* give a path ending in \.npz"):
+        ModelCheckpoint(tmp_path / "ckpt-{epoch}.h5")
+    with pytest.raises(ValueError, match=r"'\.keras'"):
+        ModelCheckpoint(str(tmp_path / "best.keras"))
+
+
+# ------------------------------------------------------- NaN: TerminateOnNaN, fit's warning (issue 15)
+
+
+def nan_data(data):
+    x, y = data
+    x = x.copy()
+    x[70] = np.nan   # in the third batch of 32, unshuffled
+    return x, y
+
+
+def test_fit_warns_once_at_the_first_non_finite_loss(data):
+    x, y = nan_data(data)
+    with pytest.warns(RuntimeWarning, match=r"the training loss is nan in epoch 1, batch 3: .*TerminateOnNaN") as w:
+        history = compiled().fit(x, y, epochs=3, shuffle=False, verbose=0)
+    assert len([m for m in w if "training loss is" in str(m.message)]) == 1
+    assert all(np.isnan(history.history["loss"]))   # the model is dead from then on: hence the callback
+    assert w[0].filename == __file__               # it points at the fit call
+
+
+def test_terminate_on_nan_stops_at_that_batch(data, capsys):
+    x, y = nan_data(data)
+    seen = []
+
+    class Batches(Callback):
+        def on_batch_end(self, batch, logs=None):
+            seen.append(batch)
+
+    terminate = TerminateOnNaN()
+    with pytest.warns(RuntimeWarning, match="training loss is nan"):
+        history = compiled().fit(x, y, epochs=3, shuffle=False, verbose=0, callbacks=[terminate, Batches()])
+    assert history.epoch == [0] and np.isnan(history.history["loss"][0])
+    assert seen == [0, 1, 2]
+    assert (terminate.stopped_epoch, terminate.stopped_batch) == (0, 2) and np.isnan(terminate.loss)
+    assert "Batch 2: Invalid loss, terminating training" in capsys.readouterr().out
+    # Reused on clean data, it forgets the stop and lets training run.
+    history = compiled().fit(*data, epochs=2, verbose=0, callbacks=[terminate])
+    assert history.epoch == [0, 1] and terminate.stopped_epoch is None
+
+
 # ----------------------------------------------------------- LearningRateScheduler
 
 
@@ -252,6 +332,16 @@ def test_learning_rate_scheduler_refuses_bad_schedules(data):
 # ------------------------------------------------------------------ progress output
 
 
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal (of ``columns`` columns, through a patched os.get_terminal_size)."""
+
+    def isatty(self):
+        return True
+
+    def fileno(self):
+        return 1
+
+
 def test_verbose_0_prints_nothing(capsys, data):
     x, y = data
     model = compiled()
@@ -261,10 +351,12 @@ def test_verbose_0_prints_nothing(capsys, data):
     assert capsys.readouterr() == ("", "")
 
 
-def test_verbose_1_shows_a_progress_bar_with_running_metrics(capsys, data):
+def test_verbose_1_shows_a_progress_bar_with_running_metrics(data, monkeypatch):
     x, y = data
+    monkeypatch.setattr(sys, "stdout", Terminal())   # a bar is drawn on a terminal only
+    monkeypatch.setattr(os, "get_terminal_size", lambda fd=None: os.terminal_size((400, 24)))
     compiled().fit(x, y, epochs=2, batch_size=32, validation_split=0.25, verbose=1)
-    out = capsys.readouterr().out
+    out = sys.stdout.getvalue()
     assert "Epoch 1/2" in out and "Epoch 2/2" in out
     assert "3/3" in out  # 96 training images in batches of 32
     for text in ("loss", "accuracy", "val_loss", "val_accuracy", "images/s"):
@@ -284,6 +376,32 @@ def test_progress_bar_as_a_user_callback_writes_to_its_file(tmp_path, data):
     with open(tmp_path / "log.txt", "w") as f:
         compiled().fit(x, y, epochs=1, verbose=0, callbacks=[ProgressBar(per_batch=False, file=f)])
     assert (tmp_path / "log.txt").read_text().startswith("Epoch 1/1: loss")
+
+
+@pytest.mark.parametrize("stream", ["file", "zero-column terminal"])
+def test_progress_bar_off_a_terminal_prints_one_line_per_epoch(data, monkeypatch, stream):
+    """Logs get Keras's verbose=2 lines: no carriage-return updates, and never an empty metrics line."""
+    x, y = data
+    out = io.StringIO() if stream == "file" else Terminal()
+    monkeypatch.setattr(os, "get_terminal_size", lambda fd=None: os.terminal_size((0, 24)))
+    compiled().fit(x, y, epochs=2, batch_size=32, validation_split=0.25, verbose=0, callbacks=[ProgressBar(file=out)])
+    text = out.getvalue()
+    assert "\r" not in text
+    lines = text.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["Epoch 1/2", "Epoch 2/2"]
+    for line in lines:
+        assert re.fullmatch(r"Epoch \d/2: loss \d\.\d{4} \| accuracy [\d.]+% \| val_loss \d\.\d{4} \| "
+                            r"val_accuracy [\d.]+% \| \d+ images/s", line), line
+
+
+def test_progress_bar_on_a_terminal_shows_the_epoch_line_format_while_running(data, monkeypatch):
+    x, y = data
+    out = Terminal()
+    monkeypatch.setattr(os, "get_terminal_size", lambda fd=None: os.terminal_size((400, 24)))
+    compiled().fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[ProgressBar(file=out)])
+    updates = out.getvalue().split("\r")
+    assert len(updates) > 2   # a bar, redrawn
+    assert re.search(r"loss \d\.\d{4} \| accuracy [\d.]+% \| \d+ images/s", updates[-1]), updates[-1]
 
 
 # ---------------------------------------------------------------------- Ctrl-C
@@ -333,7 +451,7 @@ def test_keyboard_interrupt_from_a_callback_stops_fit_cleanly(tmp_path, data, ca
     assert_weights_equal(model.get_weights(), interrupt.weights)
     assert np.isfinite(model.predict(x)).all()
     model.fit(x, y, epochs=1, verbose=0)
-    assert model.evaluate(x, y)["accuracy"] > 0.8
+    assert model.evaluate(x, y)[1] > 0.8
     # The checkpoint written at the end of epoch 0 is intact.
     assert len(recorder.weights) == 1
     assert_weights_equal(load_model(checkpoint).get_weights(), recorder.weights[0])
@@ -425,3 +543,22 @@ def test_save_interrupted_by_ctrl_c_keeps_the_previous_checkpoint(tmp_path, data
     assert history.interrupted
     assert os.listdir(tmp_path) == ["ckpt.npz"]  # no temporary file left behind
     np.testing.assert_array_equal(load_model(path).predict(x), expected)
+
+
+def test_keras_3_batch_hooks_on_train_batch_begin_and_end(data):
+    x, y = data
+    calls = []
+
+    class Keras3(Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            calls.append(("begin", batch))
+
+        def on_train_batch_end(self, batch, logs=None):
+            calls.append(("end", batch, round(logs["loss"], 6) == round(logs["loss"], 6)))
+
+    class Keras2(Callback):
+        def on_batch_end(self, batch, logs=None):
+            calls.append(("old end", batch))
+
+    compiled().fit(x, y, batch_size=64, epochs=1, verbose=0, callbacks=[Keras3(), Keras2()])
+    assert calls == [("begin", 0), ("end", 0, True), ("old end", 0), ("begin", 1), ("end", 1, True), ("old end", 1)]

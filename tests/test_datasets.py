@@ -674,3 +674,25 @@ def test_iterate_minibatches_drop_last_and_checks():
         list(iterate_minibatches(x, None, 0))
     with pytest.raises(TypeError, match="batch_size must be an integer"):
         list(iterate_minibatches(x, None, 2.0))
+
+
+def test_flow_subset_splits_as_keras_and_leaves_validation_unaugmented():
+    x = np.arange(10 * 4 * 4, dtype=np.float32).reshape(10, 1, 4, 4)
+    y = np.arange(10)
+    gen = ImageDataGenerator(width_shift_range=1, rescale=0.5, validation_split=0.2, seed=0)
+    validation = list(gen.flow(x, y, batch_size=4, shuffle=False, subset="validation"))
+    training = gen.flow(x, y, batch_size=4, shuffle=False, subset="training")
+    # Keras's split: the first int(10 * 0.2) = 2 images are the validation subset, the rest training.
+    assert [list(yb) for _, yb in validation] == [[0, 1]]
+    assert len(training) == 2 and [list(yb) for _, yb in training] == [[2, 3, 4, 5], [6, 7, 8, 9]]
+    np.testing.assert_array_equal(validation[0][0], x[:2] * 0.5)        # standardised, never shifted
+    shifted = np.concatenate([xb for xb, _ in training])
+    assert not np.array_equal(shifted, x[2:] * 0.5)                      # training is augmented
+    for subset, kwargs, match in [("test", {}, "subset must be"),
+                                  ("training", {"validation_split": 0.0}, "validation_split=...\\) > 0")]:
+        with pytest.raises(ValueError, match=match):
+            ImageDataGenerator(**kwargs).flow(x, y, subset=subset)
+    with pytest.raises(ValueError, match="leaves no validation images"):
+        ImageDataGenerator(validation_split=0.05).flow(x, y, subset="validation")
+    with pytest.raises(ValueError, match=r"validation_split must be in \[0, 1\)"):
+        ImageDataGenerator(validation_split=1.0)

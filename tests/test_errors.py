@@ -159,7 +159,7 @@ def test_bad_dtype(name, changes, exception, match, backend):
 # wrong length with ValueError.
 
 
-def _scalar_cases(names, argument, minimum, none_allowed=False):
+def _scalar_cases(names, argument, minimum, none_allowed=False, strings=False):
     bad = [
         (minimum - 1, ValueError, rf"{argument} must be >= {minimum}, got {minimum - 1}"),
         ((1, minimum - 1), ValueError, rf"{argument} must be >= {minimum}"),
@@ -178,6 +178,9 @@ def _scalar_cases(names, argument, minimum, none_allowed=False):
         bad.append((-3, ValueError, rf"{argument} must be >= {minimum}, got -3"))
     if none_allowed:  # pooling's stride=None means stride=kernel_size
         bad = [case for case in bad if case[0] is not None]
+    if strings:  # conv2d's padding="valid" / "same": another string is a bad value, as in torch
+        bad = [(value, ValueError, rf"{argument} must be an int, a pair, 'valid' or 'same', got '2'")
+               if isinstance(value, str) else (value, exception, match) for value, exception, match in bad]
     for name in names:
         for value, exception, match in bad:
             yield pytest.param(name, {argument: value}, exception, match, id=f"{name}-{argument}={value!r}")
@@ -188,7 +191,8 @@ POOL = ("max_pool2d", "avg_pool2d", "avg_pool2d_backward")
 
 SCALAR_CASES = [
     *_scalar_cases(CONV, "stride", 1),
-    *_scalar_cases(CONV, "padding", 0),
+    *_scalar_cases(("conv2d", "conv2d_backward"), "padding", 0, strings=True),
+    *_scalar_cases(("conv_transpose2d", "conv_transpose2d_backward"), "padding", 0),
     *_scalar_cases(CONV, "dilation", 1),
     *_scalar_cases(("conv_transpose2d", "conv_transpose2d_backward"), "output_padding", 0),
     *_scalar_cases(POOL, "kernel_size", 1),
@@ -880,3 +884,62 @@ def test_cython_refuses_a_conv_geometry_the_c_cannot_run(field, value, match):
     y = np.empty(g.output_shape)
     with pytest.raises(ValueError, match=match):
         _kernels.conv2d_forward(g, s["x"], s["weight"], None, y)
+
+
+# ------------------------------------------------------------ not an array at all
+
+# Each is refused as a TypeError naming the argument (issue 15: F.conv2d(None, w) raised AttributeError).
+NOT_ARRAYS = [None, 3.0, 7, "x", b"x", object(), {"a": 1}]
+
+
+def _array_arguments(name):
+    """Every array argument of ``name``: the float arrays, plus max_pool2d_backward's argmax."""
+    return FLOAT_ARRAYS[name] + (("argmax",) if name == "max_pool2d_backward" else ())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_an_argument_that_is_not_an_array_is_a_type_error_naming_it(name, backend):
+    for argument in _array_arguments(name):
+        for value in NOT_ARRAYS:
+            if value is None and argument in _checks.OPTIONAL_ARRAYS:
+                continue
+            args = good_args(name)
+            args[argument] = value
+            with pytest.raises(TypeError, match=rf"^{argument} must be a NumPy array, got {type(value).__name__}"):
+                call(name, backend, args)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_torch_tensor_is_refused_with_a_hint(backend):
+    torch = pytest.importorskip("torch")
+    args = good_args("conv2d")
+    args["x"] = torch.from_numpy(args["x"])
+    with pytest.raises(TypeError, match=r"x must be a NumPy array, got Tensor \(for a torch tensor: t\.detach"):
+        call("conv2d", backend, args)
+
+
+def _every_layer():
+    from cnnfast import layers as L
+
+    return [getattr(L, name) for name in sorted(L.__all__)
+            if isinstance(getattr(L, name), type) and issubclass(getattr(L, name), L.Layer)
+            and getattr(L, name) is not L.Layer]
+
+
+def _a_layer(cls):
+    from cnnfast import layers as L
+
+    needs = {"Conv2D": (2, 3), "Conv2DTranspose": (2, 3), "Convolution2D": (2, 3), "Dense": (3,),
+             "Dropout": (0.5,), "Rescaling": (1.0,), "Reshape": ((2,),), "Residual": (L.ReLU(),)}
+    return cls(*needs.get(cls.__name__, ()))
+
+
+@pytest.mark.parametrize("cls", _every_layer(), ids=lambda cls: cls.__name__)
+def test_every_layer_refuses_an_input_that_is_not_an_array(cls):
+    for value in NOT_ARRAYS + [[[1.0, 2.0]]]:
+        layer = _a_layer(cls)
+        with pytest.raises(TypeError, match=rf"x must be a NumPy array, got {type(value).__name__}"):
+            layer.forward(value)
+        with pytest.raises(TypeError, match=rf"x must be a NumPy array, got {type(value).__name__}"):
+            layer(value)

@@ -38,6 +38,14 @@ LAYER_CASES = {
                     (2, 3, 4, 4)),
     "dense": (lambda: L.Dense(4), (3, 5)),
     "dense_nobias": (lambda: L.Dense(3, use_bias=False), (2, 4)),
+    "dense_activation": (lambda: L.Dense(4, activation="tanh"), (3, 5)),
+    "zero_padding": (lambda: L.ZeroPadding2D(((1, 2), (0, 3))), (2, 2, 3, 4)),
+    "rescaling": (lambda: L.Rescaling(0.5, offset=-1.0), (3, 4)),
+    "reshape": (lambda: L.Reshape((3, -1)), (2, 6, 2)),
+    "batchnormalization": (lambda: L.BatchNormalization(), (3, 2, 3, 3)),
+    "batchnormalization_dense": (lambda: L.BatchNormalization(axis=-1), (5, 3)),
+    "dense_softmax": (lambda: L.Dense(3, activation="softmax"), (3, 5)),
+    "conv_activation": (lambda: L.Conv2D(2, 3, padding="same", activation="sigmoid"), (2, 2, 4, 5)),
     "flatten": (lambda: L.Flatten(), (2, 2, 3)),
     "dropout": (lambda: L.Dropout(0.5), (4, 6)),
     "batchnorm1d": (lambda: L.BatchNorm1D(), (5, 3)),
@@ -634,3 +642,133 @@ def test_build_refuses_bad_rng_and_shapes():
         L.Dense(2).build(3)
     with pytest.raises(ValueError, match="2-D"):
         L.Dense(2).build((3, 4))
+
+
+# ------------------------------------------- Keras's activation names and forward_logits (issue 15)
+
+
+def test_activation_by_name_is_the_named_layer():
+    for name, cls in [("relu", L.ReLU), ("tanh", L.Tanh), ("sigmoid", L.Sigmoid), ("softmax", L.Softmax),
+                      ("elu", L.ELU), ("Scaled_Tanh", L.ScaledTanh)]:
+        layer = L.Activation(name, name="act")
+        assert type(layer) is cls and layer.name == "act" and layer.final_activation == name.lower()
+    with pytest.raises(ValueError, match=r"unknown activation 'swish'; known: relu, tanh"):
+        L.Activation("swish")
+    with pytest.raises(ValueError, match=r"'leaky_relu' is ambiguous \(Keras's slope is 0.2, torch's 0.01\)"):
+        L.Dense(3, activation="leaky_relu")
+    with pytest.raises(TypeError, match="activation must be a name"):
+        L.Conv2D(2, 3, activation=L.ReLU())
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "softmax", "elu", "linear", None])
+def test_dense_activation_is_dense_then_the_activation_layer(activation):
+    x = rand((4, 5))
+    fused = L.Dense(3, activation=activation).astype("float64")
+    plain = L.Dense(3).astype("float64")
+    then = plain if activation in (None, "linear") else L.Sequential([plain, L.Activation(activation)], dtype="float64")
+    then.build((5,), rng=1)
+    fused.build((5,))
+    assert fused.state_dict().keys() == plain.state_dict().keys() == {"weight", "bias"}  # torch's Linear names
+    fused.load_state_dict(plain.state_dict())
+    np.testing.assert_allclose(fused(x, training=True), then(x, training=True), rtol=1e-12)
+    grad_y = rand((4, 3), seed=2)
+    np.testing.assert_allclose(fused.backward(grad_y), then.backward(grad_y), rtol=1e-12)
+    np.testing.assert_allclose(fused.weight.grad, plain.weight.grad, rtol=1e-12)
+    config = json.loads(json.dumps(L.serialize(fused)))
+    assert L.deserialize(config).activation == (None if activation == "linear" else activation)
+
+
+def test_forward_logits_is_the_output_before_the_final_activation():
+    x = rand((3, 1, 6, 6))
+    for head in ([L.Dense(4), L.Softmax()], [L.Dense(4, activation="softmax")], [L.Dense(1), L.Sigmoid()]):
+        model = L.Sequential([L.Conv2D(2, 3), L.Tanh(), L.Flatten(), *head], dtype="float64")
+        logits_model = L.Sequential([L.Conv2D(2, 3), L.Tanh(), L.Flatten(), L.Dense(head[0].units)], dtype="float64")
+        model.build((1, 6, 6), rng=3)
+        logits_model.build((1, 6, 6), rng=3)
+        z = model.forward_logits(x, training=True)
+        np.testing.assert_allclose(z, logits_model(x, training=True), rtol=1e-12)
+        grad_z = rand(z.shape, seed=4)
+        np.testing.assert_allclose(model.backward_logits(grad_z), logits_model.backward(grad_z), rtol=1e-12)
+        for p, q in zip(model.parameters(), logits_model.parameters()):
+            np.testing.assert_allclose(p.grad, q.grad, rtol=1e-12)
+        assert model.final_activation == ("sigmoid" if head[0].units == 1 else "softmax")
+        # What backward pairs with is the forward that ran: the logits' gradient goes to backward_logits.
+        with pytest.raises(RuntimeError, match=r"backward\(\) needs a forward\(x, training=True\) first"):
+            model.backward(grad_z)
+    with pytest.raises(TypeError, match="does not end with an activation"):
+        L.Dense(3).forward_logits(rand((2, 4)))
+    with pytest.raises(TypeError, match="does not end with an activation"):
+        L.Sequential([L.Dense(3)]).forward_logits(rand((2, 4)))
+    assert L.Sequential().final_activation is None and L.PReLU().final_activation is None
+
+
+def test_keras_layer_names_and_spellings():
+    assert L.MaxPooling2D is L.MaxPool2D and L.AveragePooling2D is L.AvgPool2D
+    assert L.GlobalAveragePooling2D is L.GlobalAvgPool2D
+    assert L.MaxPooling2D(pool_size=(2, 2), strides=1, padding="valid").stride == (1, 1)
+    assert L.MaxPooling2D(pool_size=3, padding="valid").padding == (0, 0)
+    assert L.Conv2D(4, 3, strides=(2, 1)).stride == (2, 1) and L.Conv2DTranspose(2, 3, strides=2).stride == (2, 2)
+    with pytest.raises(TypeError, match="give stride or strides, not both"):
+        L.Conv2D(4, 3, stride=2, strides=2)
+    with pytest.raises(TypeError, match="give stride or strides, not both"):
+        L.MaxPool2D(2, 2, strides=2)
+    with pytest.raises(ValueError, match="pooling padding must be an int, a pair or 'valid', got 'same'"):
+        L.MaxPooling2D(padding="same")
+
+
+def test_convolution2d_reads_keras_2_and_converts_keras_1():
+    keras2 = L.Convolution2D(4, (5, 5), padding="valid", strides=1)
+    assert type(keras2) is L.Conv2D and keras2.kernel_size == (5, 5) and keras2.stride == (1, 1)
+    # Keras 1's Convolution2D(nb_filter, nb_row, nb_col, border_mode=...) is a 5x5 kernel, never Conv2D's stride 5.
+    with pytest.warns(UserWarning, match=r"Keras 1 arguments read as Keras 2's \(the kernel size as one tuple, "
+                                         r"padding= for border_mode=\)"):
+        keras1 = L.Convolution2D(4, 5, 5, border_mode="same", input_shape=(1, 28, 28))
+    assert keras1.kernel_size == (5, 5) and keras1.stride == (1, 1) and keras1.padding == "same"
+    assert keras1.declared_input_shape == (1, 28, 28)
+    with pytest.warns(UserWarning, match="strides= for subsample="):
+        assert L.Convolution2D(2, (3, 3), subsample=(2, 2)).stride == (2, 2)
+    with pytest.raises(TypeError, match="give padding or Keras 1's border_mode, not both"):
+        L.Convolution2D(2, 3, padding=1, border_mode="same")
+
+
+def test_batchnormalization_has_keras_momentum_and_epsilon():
+    x = rand((8, 3, 4, 4), seed=5)
+    keras = L.BatchNormalization(momentum=0.9, epsilon=1e-3).astype("float64")
+    torch_like = L.BatchNorm2D(momentum=0.1, eps=1e-3).astype("float64")
+    np.testing.assert_allclose(keras(x, training=True), torch_like(x, training=True), rtol=1e-12)
+    np.testing.assert_allclose(keras.running_mean, torch_like.running_mean, rtol=1e-12)
+    np.testing.assert_allclose(keras.running_mean, 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-12)
+    assert keras.state_dict().keys() == torch_like.state_dict().keys()
+    assert L.deserialize(json.loads(json.dumps(L.serialize(keras)))).get_config() == keras.get_config()
+    assert keras.get_config()["momentum"] == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="axis=-1 is the last axis; .* use axis=1"):
+        L.BatchNormalization(axis=-1).build((3, 4, 4))
+    with pytest.raises(ValueError, match="axis must be 1"):
+        L.BatchNormalization(axis=2)
+
+
+def test_zero_padding_and_rescaling_by_hand():
+    x = np.arange(4.0).reshape(1, 1, 2, 2)
+    y = L.ZeroPadding2D(((1, 0), (0, 2)))(x)
+    np.testing.assert_array_equal(y[0, 0], [[0, 0, 0, 0], [0, 1, 0, 0], [2, 3, 0, 0]])
+    assert L.ZeroPadding2D((1, 2)).output_shape((3, 5, 5)) == (3, 7, 9)
+    np.testing.assert_array_equal(L.Rescaling(1 / 255, offset=-1)(np.full((1, 2), 255.0)), [[0.0, 0.0]])
+    with pytest.raises(ValueError, match="scale must be non-zero"):
+        L.Rescaling(0)
+
+
+def test_reshape_as_numpy_and_keras():
+    x = np.arange(24.0).reshape(2, 12)
+    np.testing.assert_array_equal(L.Reshape((1, 3, 4))(x), x.reshape(2, 1, 3, 4))
+    assert L.Reshape((-1, 2)).output_shape((3, 4)) == (6, 2)
+    reshape = L.Reshape((4, 3))
+    reshape(x, training=True)
+    np.testing.assert_array_equal(reshape.backward(np.ones((2, 4, 3))), np.ones((2, 12)))
+    with pytest.raises(ValueError, match=r"cannot reshape input shape \(12,\) \(12 values\) to \(5, -1\)"):
+        L.Reshape((5, -1)).output_shape((12,))
+    with pytest.raises(ValueError, match="at most one -1"):
+        L.Reshape((-1, -1))
+    with pytest.raises(ValueError, match="sizes >= 1"):
+        L.Reshape((0, 3))
+    with pytest.raises(TypeError, match="target_shape must be a tuple"):
+        L.Reshape(12)

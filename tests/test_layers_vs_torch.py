@@ -135,6 +135,19 @@ CASES = {
                                                  L.Conv2D(3, 3, padding=1)])),
                  lambda: TorchResidual(nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(),
                                                      nn.Conv2d(3, 3, 3, padding=1))), (2, 3, 4, 4)),
+    # Keras's names and spellings (issue 15)
+    "keras_conv_strides": (lambda: L.Conv2D(4, 3, strides=2, padding="valid"), lambda: nn.Conv2d(3, 4, 3, stride=2),
+                           (2, 3, 7, 6)),
+    "keras_max_pooling": (lambda: L.MaxPooling2D(pool_size=(2, 2), strides=(1, 2), padding="valid"),
+                          lambda: nn.MaxPool2d(2, stride=(1, 2)), (2, 3, 6, 5)),
+    "keras_average_pooling": (lambda: L.AveragePooling2D((3, 2)), lambda: nn.AvgPool2d((3, 2)), (2, 3, 6, 5)),
+    "keras_batchnormalization_2d": (lambda: L.BatchNormalization(momentum=0.9, epsilon=1e-3),
+                                    lambda: nn.BatchNorm2d(3, momentum=0.1, eps=1e-3), (4, 3, 3, 2)),
+    "keras_batchnormalization_1d": (lambda: L.BatchNormalization(axis=-1),
+                                    lambda: nn.BatchNorm1d(3, momentum=0.01, eps=1e-3), (6, 3)),
+    "zero_padding": (lambda: L.ZeroPadding2D(((1, 2), (0, 3))), lambda: nn.ZeroPad2d((0, 3, 1, 2)), (2, 3, 4, 5)),
+    "zero_padding_int": (lambda: L.ZeroPadding2D(2), lambda: nn.ZeroPad2d(2), (2, 1, 3, 3)),
+    "rescaling": (lambda: L.Rescaling(1 / 255, offset=-0.5), lambda: Lambda(lambda x: x / 255 - 0.5), (2, 3, 4, 5)),
     "residual_projection": (lambda: L.Residual(L.Conv2D(4, 3, stride=2, padding=1), L.Conv2D(4, 1, stride=2)),
                             lambda: TorchResidual(nn.Conv2d(2, 4, 3, stride=2, padding=1),
                                                   nn.Conv2d(2, 4, 1, stride=2)), (2, 2, 5, 5)),
@@ -147,7 +160,8 @@ def test_training_forward_and_backward_match_torch(case):
     compare(ours(), theirs(), shape, training=True)
 
 
-@pytest.mark.parametrize("case", ["batchnorm1d", "batchnorm2d", "residual", "max_pool_padded", "softmax"])
+@pytest.mark.parametrize("case", ["batchnorm1d", "batchnorm2d", "residual", "max_pool_padded", "softmax",
+                                  "keras_batchnormalization_2d"])
 def test_inference_forward_matches_torch_eval(case):
     ours, theirs, shape = CASES[case]
     compare(ours(), theirs(), shape, training=False)

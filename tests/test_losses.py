@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 
 from cnnfast import losses
-from cnnfast.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from cnnfast.losses import (
+    BCEWithLogitsLoss,
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    CrossEntropyLoss,
+    MSELoss,
+    SparseCategoricalCrossentropy,
+)
 
 
 def numerical_grad(loss_fn, pred, target, h=1e-6):
@@ -228,11 +235,14 @@ def test_bad_constructor_arguments():
 
 
 def test_get():
-    for name, cls in [("cross_entropy", CrossEntropyLoss), ("categorical_crossentropy", CrossEntropyLoss),
-                      ("Sparse_Categorical_Crossentropy", CrossEntropyLoss), ("mse", MSELoss),
-                      ("bce_with_logits", BCEWithLogitsLoss)]:
+    for name, cls in [("cross_entropy", CrossEntropyLoss), ("categorical_crossentropy", CategoricalCrossentropy),
+                      ("Sparse_Categorical_Crossentropy", SparseCategoricalCrossentropy), ("mse", MSELoss),
+                      ("bce_with_logits", BCEWithLogitsLoss), ("binary_crossentropy", BinaryCrossentropy)]:
         assert type(losses.get(name)) is cls
     assert losses.get("cross_entropy", label_smoothing=0.1).label_smoothing == 0.1
+    # Keras's names take probabilities, as in Keras; from_logits=True for logits.
+    assert losses.get("categorical_crossentropy").from_logits is False
+    assert losses.get("binary_crossentropy", from_logits=True).from_logits is True
     instance = MSELoss(reduction="sum")
     assert losses.get(instance) is instance
     assert type(losses.get(BCEWithLogitsLoss)) is BCEWithLogitsLoss
@@ -255,3 +265,103 @@ def test_config_round_trip():
     pred, target = np.array([[0.5, -1.0, 2.0]]), np.array([1])
     assert twin(pred, target)[0] == loss_fn(pred, target)[0]
     assert repr(loss_fn) == "CrossEntropyLoss(label_smoothing=0.1, reduction='sum')"
+
+
+# ------------------------------------------------ Keras's cross-entropies (issue 15)
+# (torch comparisons in test_losses_vs_torch.py)
+
+
+def _probabilities(rng, shape):
+    z = rng.standard_normal(shape)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def test_categorical_crossentropy_by_hand():
+    # p = (1/4, 3/4), one-hot (0, 1): loss -ln(3/4); d/dp = (g - sum g q) / S with g = (0, -4/3), S = 1
+    loss, grad = CategoricalCrossentropy()(np.array([[0.25, 0.75]]), np.array([[0.0, 1.0]]))
+    assert loss == pytest.approx(-math.log(0.75), rel=1e-14)
+    np.testing.assert_allclose(grad, [[1.0, 1.0 - 4.0 / 3.0]], rtol=1e-14)
+    # the same row halved (S = 1/2): Keras normalises it (the same loss), and the gradient doubles
+    loss2, grad2 = CategoricalCrossentropy()(np.array([[0.125, 0.375]]), np.array([[0.0, 1.0]]))
+    assert loss2 == pytest.approx(-math.log(0.75), rel=1e-14)
+    np.testing.assert_allclose(grad2, 2 * grad, rtol=1e-14)
+
+
+KERAS_LOSSES = [
+    (CategoricalCrossentropy(), lambda rng: np.eye(4)[rng.integers(0, 4, 5)], "probs"),
+    (CategoricalCrossentropy(label_smoothing=0.2, reduction="sum"), lambda rng: np.eye(4)[rng.integers(0, 4, 5)],
+     "probs"),
+    (SparseCategoricalCrossentropy(), lambda rng: rng.integers(0, 4, 5), "probs"),
+    (BinaryCrossentropy(label_smoothing=0.1), lambda rng: rng.random((5, 4)), "unit"),
+    (CategoricalCrossentropy(from_logits=True), lambda rng: np.eye(4)[rng.integers(0, 4, 5)], "logits"),
+    (SparseCategoricalCrossentropy(from_logits=True), lambda rng: rng.integers(0, 4, 5), "logits"),
+    (BinaryCrossentropy(from_logits=True), lambda rng: rng.random((5, 4)), "logits"),
+]
+
+
+@pytest.mark.parametrize("loss_fn, make_target, kind", KERAS_LOSSES, ids=repr)
+def test_keras_losses_gradients_match_finite_differences(loss_fn, make_target, kind):
+    rng = np.random.default_rng(11)
+    pred = {"probs": lambda: _probabilities(rng, (5, 4)), "unit": lambda: rng.uniform(0.05, 0.95, (5, 4)),
+            "logits": lambda: rng.standard_normal((5, 4)) * 2}[kind]()
+    target = make_target(rng)
+    _, grad = loss_fn(pred, target)
+    np.testing.assert_allclose(grad, numerical_grad(loss_fn, pred, target), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_keras_losses_from_logits_and_folded_are_stable_for_huge_logits(dtype):
+    logits = np.array([[1e4, -1e4, 0.0], [-3e4, 2e4, 1e4]], dtype=dtype)
+    labels = np.array([1, 0])
+    for loss_fn, target in ((SparseCategoricalCrossentropy().on_logits(), labels),
+                            (CategoricalCrossentropy(from_logits=True), np.eye(3)[labels]),
+                            (BinaryCrossentropy().on_logits(), np.eye(3)[labels])):
+        loss, grad = loss_fn(logits, target)
+        assert np.isfinite(loss) and np.all(np.isfinite(grad)) and grad.dtype == dtype, loss_fn
+    # Confidently wrong: the loss is the logit gap (2e4 and 5e4 -> mean 3.5e4), not a clipped 16.1.
+    assert SparseCategoricalCrossentropy(from_logits=True)(logits, labels)[0] == pytest.approx(3.5e4, rel=1e-6)
+
+
+def test_probabilities_are_clipped_as_keras_so_a_certain_mistake_costs_log_1e7():
+    loss, grad = SparseCategoricalCrossentropy()(np.array([[1.0, 0.0]]), np.array([1]))
+    assert loss == pytest.approx(-math.log(1e-7), rel=1e-9)
+    assert np.all(np.isfinite(grad))
+
+
+@pytest.mark.parametrize("loss_fn, pred, target, match", [
+    (CategoricalCrossentropy(), np.full((2, 3), 1 / 3), np.array([0, 2]),
+     r"categorical_crossentropy needs one-hot targets of shape \(2, 3\), got integer labels of shape \(2,\): "
+     r"use loss='sparse_categorical_crossentropy', or one-hot encode them with cnnfast.utils.to_categorical\(y, 3\)"),
+    (SparseCategoricalCrossentropy(), np.full((2, 3), 1 / 3), np.eye(3)[[0, 2]],
+     r"needs integer labels of shape \(2,\), got rows of shape \(2, 3\): use loss='categorical_crossentropy'"),
+    (SparseCategoricalCrossentropy(), np.full((2, 3), 1 / 3), np.array([0.5, 1.0]), "whole-number labels"),
+    (SparseCategoricalCrossentropy(), np.full((2, 3), 1 / 3), np.array([0, 3]), "out of range for 3 classes"),
+    (CategoricalCrossentropy(), np.array([[2.0, -1.0, 0.5]]), np.eye(3)[[0]],
+     r"categorical_crossentropy takes probabilities \(from_logits=False\), but pred holds values in "
+     r"\[-1, 2\], which look like logits: end the model with Softmax\(\) .*CategoricalCrossentropy\(from_logits=True\)"),
+    (BinaryCrossentropy(), np.array([[0.2, 1.5]]), np.array([[0.0, 1.0]]), r"end the model with Sigmoid\(\)"),
+    (CategoricalCrossentropy(), np.zeros((2, 3, 1)), np.zeros((2, 3, 1)), r"pred must have shape \(N, C\)"),
+])
+def test_keras_losses_refuse_the_wrong_kind_of_target_or_pred(loss_fn, pred, target, match):
+    with pytest.raises(ValueError, match=match):
+        loss_fn(pred, target)
+
+
+def test_sparse_accepts_column_labels_and_whole_floats_as_keras():
+    probs = _probabilities(np.random.default_rng(0), (4, 3))
+    labels = np.array([2, 0, 1, 1])
+    expected = SparseCategoricalCrossentropy()(probs, labels)[0]
+    assert SparseCategoricalCrossentropy()(probs, labels[:, None])[0] == expected
+    assert SparseCategoricalCrossentropy()(probs, labels.astype(np.float32))[0] == expected
+
+
+def test_keras_losses_config_round_trip():
+    for loss_fn in (CategoricalCrossentropy(from_logits=True, label_smoothing=0.1, reduction="sum"),
+                    SparseCategoricalCrossentropy(), BinaryCrossentropy(label_smoothing=0.3)):
+        twin = losses.get(type(loss_fn), **loss_fn.get_config())
+        assert twin.get_config() == loss_fn.get_config()
+    with pytest.raises(TypeError, match="from_logits must be True or False"):
+        CategoricalCrossentropy(from_logits="yes")
+    with pytest.raises(TypeError, match="pred must be a NumPy array, got list"):
+        CategoricalCrossentropy()([[0.5, 0.5]], np.eye(2)[[0]])

@@ -30,11 +30,11 @@ def data():
 def test_fit_learns_a_separable_problem(data):
     (x, y), (xt, yt) = data
     model = compiled()
-    before = model.evaluate(xt, yt)
+    _, accuracy_before = model.evaluate(xt, yt)
     history = model.fit(x, y, epochs=3, batch_size=32, verbose=0)
-    after = model.evaluate(xt, yt)
-    assert before["accuracy"] < 0.6
-    assert after["accuracy"] >= 0.95
+    _, accuracy_after = model.evaluate(xt, yt)
+    assert accuracy_before < 0.6
+    assert accuracy_after >= 0.95
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert history.epoch == [0, 1, 2]
     assert sorted(history.history) == ["accuracy", "images_per_sec", "loss", "lr"]
@@ -107,7 +107,7 @@ def test_validation_split_holds_out_the_last_fraction(data):
     history = model.fit(x, y, epochs=2, batch_size=32, validation_split=0.25, verbose=0, callbacks=[Params()])
     assert samples == [192]
     # The last epoch's validation ran on the final weights over x[192:].
-    held_out = model.evaluate(x[192:], y[192:])
+    held_out = model.evaluate(x[192:], y[192:], return_dict=True)
     assert history.history["val_loss"][-1] == pytest.approx(held_out["loss"], rel=1e-12)
     assert history.history["val_accuracy"][-1] == held_out["accuracy"]
     assert len(history.history["val_loss"]) == 2
@@ -117,8 +117,9 @@ def test_validation_data_takes_precedence(data):
     (x, y), (xt, yt) = data
     model = compiled()
     history = model.fit(x, y, epochs=1, validation_data=(xt, yt), validation_split=0.5, verbose=0)
-    assert history.history["val_accuracy"][-1] == model.evaluate(xt, yt)["accuracy"]
-    assert history.history["val_loss"][-1] == pytest.approx(model.evaluate(xt, yt)["loss"], rel=1e-12)
+    loss, accuracy = model.evaluate(xt, yt)
+    assert history.history["val_accuracy"][-1] == accuracy
+    assert history.history["val_loss"][-1] == pytest.approx(loss, rel=1e-12)
 
 
 def test_bad_inputs_are_refused_with_clear_messages(data):
@@ -145,8 +146,6 @@ def test_bad_inputs_are_refused_with_clear_messages(data):
         model.compile("sgdd")
     with pytest.raises(TypeError):
         Sequential([L.Dense(2)]).compile("sgd", momentum="a lot")
-    with pytest.raises(RuntimeError, match="built"):
-        model.add(L.ReLU())
 
 
 def test_float64_input_is_converted_once_and_float64_models_train(data):
@@ -161,7 +160,7 @@ def test_float64_input_is_converted_once_and_float64_models_train(data):
     model64.compile("sgd", lr=0.05, momentum=0.9)
     model64.fit(x, y, epochs=2, verbose=0)
     assert model64.predict(x).dtype == np.float64
-    assert model64.evaluate(x, y)["accuracy"] > 0.9
+    assert model64.evaluate(x, y)[1] > 0.9
 
 
 def test_one_hot_targets(data):
@@ -169,7 +168,7 @@ def test_one_hot_targets(data):
     model = compiled()
     history = model.fit(x, np.eye(4)[y], epochs=2, verbose=0)
     assert history.history["accuracy"][-1] > 0.9
-    assert model.evaluate(x, np.eye(4)[y])["accuracy"] == model.evaluate(x, y)["accuracy"]
+    assert model.evaluate(x, np.eye(4)[y])[1] == model.evaluate(x, y)[1]
 
 
 def test_train_on_batch_evaluate_predict(data):
@@ -184,7 +183,7 @@ def test_train_on_batch_evaluate_predict(data):
     assert logits.shape == (256, 4) and logits.dtype == np.float32
     np.testing.assert_allclose(logits, model.predict(x), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(logits[:3], model(x[:3]), rtol=1e-5, atol=1e-6)
-    result = model.evaluate(x, y, batch_size=100)
+    result = model.evaluate(x, y, batch_size=100, return_dict=True)
     assert result["accuracy"] == np.mean(logits.argmax(1) == y)
     # Inference keeps no caches: there is nothing to backpropagate through.
     with pytest.raises(RuntimeError, match="forward"):
@@ -198,7 +197,8 @@ def test_metrics_empty_reports_loss_only(data):
     model.compile("sgd", metrics=())
     history = model.fit(x, y, epochs=1, validation_split=0.25, verbose=0)
     assert sorted(history.history) == ["images_per_sec", "loss", "lr", "val_loss"]
-    assert set(model.evaluate(x, y)) == {"loss"}
+    assert set(model.evaluate(x, y, return_dict=True)) == {"loss"}
+    assert isinstance(model.evaluate(x, y), float)  # Keras: the loss alone when there is no metric
 
 
 def test_clip_norm_bounds_each_step(data):
@@ -223,7 +223,7 @@ def test_optimizer_instance(data):
     model.compile(opt)
     assert model.optimizer is opt
     model.fit(x, y, epochs=2, verbose=0)
-    assert model.evaluate(x, y)["accuracy"] > 0.9
+    assert model.evaluate(x, y)[1] > 0.9
     with pytest.raises(TypeError):
         model.compile(opt, lr=0.1)
 
@@ -304,7 +304,7 @@ def test_augment_transforms_every_training_batch_and_never_validation(data):
     plain = compiled()
     plain.fit(x, y, epochs=2, batch_size=64, verbose=0)
     assert not np.allclose(model.predict(xv), plain.predict(xv))  # the augmented batches were trained on
-    assert history.history["val_loss"][-1] == pytest.approx(model.evaluate(xv, yv)["loss"])
+    assert history.history["val_loss"][-1] == pytest.approx(model.evaluate(xv, yv)[0])
 
 
 def test_augment_accepts_an_image_data_generator_and_checks_shapes(data):
@@ -313,8 +313,163 @@ def test_augment_accepts_an_image_data_generator_and_checks_shapes(data):
     (x, y), (xt, yt) = data
     model = compiled()
     model.fit(x, y, epochs=3, batch_size=32, verbose=0, augment=ImageDataGenerator(width_shift_range=1, seed=0))
-    assert model.evaluate(xt, yt)["accuracy"] >= 0.9
+    assert model.evaluate(xt, yt)[1] >= 0.9
     with pytest.raises(ValueError, match="changed the batch shape"):
         compiled().fit(x, y, epochs=1, verbose=0, augment=lambda b: b[:, :, 1:])
     with pytest.raises(TypeError, match="augment"):
         compiled().fit(x, y, epochs=1, verbose=0, augment=3)
+
+
+# --------------------------------------------- Keras's positional order and return values (issue 15)
+
+
+def test_fit_takes_keras_positional_order_batch_size_then_epochs(data):
+    (x, y), _ = data
+    model = compiled()
+    seen = {}
+
+    class Params(Callback):
+        def on_train_begin(self, logs=None):
+            seen.update(self.params)
+
+    # fit(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle), as Keras 3.
+    history = model.fit(x, y, 32, 4, 0, [Params()], 0.25, None, False)
+    assert history.epoch == [0, 1, 2, 3]
+    assert seen["batch_size"] == 32 and seen["epochs"] == 4 and seen["steps"] == 6  # 192 samples / 32
+    assert "val_loss" in history.history
+    # Keras's next positions are class_weight and sample_weight, which cnnfast does not take: keyword-only after.
+    with pytest.raises(TypeError, match="positional"):
+        model.fit(x, y, 32, 1, 0, None, 0.0, None, True, 0)
+    assert model.fit(x, y, verbose=0, initial_epoch=1, epochs=2).epoch == [1]
+
+
+def test_evaluate_returns_keras_list_scalar_or_dict(data):
+    (x, y), _ = data
+    model = compiled()
+    loss, accuracy = model.evaluate(x, y)
+    assert model.metrics_names == ["loss", "accuracy"]
+    assert model.evaluate(x, y, return_dict=True) == {"loss": loss, "accuracy": accuracy}
+    assert isinstance(loss, float) and 0.0 <= accuracy <= 1.0
+    no_metrics = small_model()
+    no_metrics.compile("sgd", metrics=[])
+    assert no_metrics.metrics_names == ["loss"]
+    assert no_metrics.evaluate(x, y) == pytest.approx(loss)   # the same weights (seed 0): the same loss
+    with pytest.raises(TypeError, match="positional"):
+        model.evaluate(x, y, 32, 0, True)
+
+
+def test_verbose_auto_is_accepted_and_prints(data, capsys):
+    (x, y), _ = data
+    model = compiled()
+    model.fit(x[:64], y[:64], epochs=1, verbose="auto")
+    model.evaluate(x, y, verbose="auto")
+    assert "loss" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="verbose must be one of"):
+        model.fit(x, y, verbose=3)
+
+
+# ------------------------------------------------ Keras's model habits: add, layers, Input, build (issue 15)
+
+
+def keras_layers():
+    return [L.Conv2D(4, 3), L.ReLU(), L.Flatten(), L.Dense(4)]
+
+
+def assert_same_weights(a, b):
+    assert len(a.get_weights()) == len(b.get_weights())
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_add_one_by_one_with_input_shape_on_the_first_layer_is_the_same_model(data):
+    (x, y), _ = data
+    reference = Sequential(keras_layers(), input_shape=(1, 8, 8), seed=4)
+    model = Sequential(seed=4)
+    first, *rest = keras_layers()
+    model.add(L.Conv2D(4, 3, input_shape=(1, 8, 8)))
+    assert model.built and model.input_shape == (1, 8, 8)   # built at once, as Keras: summary works now
+    for layer in rest:
+        model.add(layer)
+    assert_same_weights(model, reference)
+    assert [type(layer) for layer in model.layers] == [type(layer) for layer in reference.layers]
+    assert model.count_params() == sum(w.size for w in reference.get_weights()) == 4 * 9 + 4 + 4 * 36 * 4 + 4
+    # The other spellings of the input shape build the same model.
+    for spelled in (Sequential([L.Input((1, 8, 8)), *keras_layers()], seed=4),
+                    Sequential([L.Conv2D(4, 3, input_shape=(1, 8, 8)), *keras_layers()[1:]], seed=4),
+                    Sequential(seed=4).add(L.Input((1, 8, 8)))):
+        if not spelled.layers:
+            for layer in keras_layers():
+                spelled.add(layer)
+        assert spelled.input_shape == (1, 8, 8)
+        assert_same_weights(spelled, reference)
+    dense = Sequential([L.Dense(3, input_dim=5)])
+    assert dense.input_shape == (5,) and len(dense.layers) == 1
+
+
+def test_build_takes_keras_batch_first_shape():
+    model = Sequential(keras_layers(), seed=4)
+    model.build((None, 1, 8, 8))
+    assert model.input_shape == (1, 8, 8)
+    assert_same_weights(model, Sequential(keras_layers(), input_shape=(1, 8, 8), seed=4))
+
+
+def test_add_after_compile_rebuilds_the_optimizer_on_every_parameter(data):
+    (x, y), _ = data
+    model = Sequential([L.Conv2D(4, 3), L.ReLU(), L.Flatten()], input_shape=(1, 8, 8), seed=0)
+    model.compile("sgd", lr=0.05, momentum=0.9)
+    model.add(L.Dense(4))
+    assert [id(p) for p in model.optimizer.params] == [id(p) for p in model.parameters()]
+    model.fit(x, y, epochs=1, verbose=0)
+    assert model.summary(print_fn=lambda line: None) is None
+
+
+def test_add_is_refused_where_it_cannot_be_honoured():
+    with pytest.raises(ValueError, match="Input.* must be the first item"):
+        Sequential([L.Dense(2), L.Input((3,))])
+    with pytest.raises(ValueError, match=r"input_shape=\(4,\) differs from the first item's input shape \(3,\)"):
+        Sequential([L.Dense(2, input_shape=(3,))], input_shape=(4,))
+    model = Sequential([L.Dense(2)], input_shape=(3,))
+    model.compile(optim.SGD(model.parameters(), lr=0.1))
+    with pytest.raises(RuntimeError, match="compiled with an Optimizer holding its parameters"):
+        model.add(L.Dense(2))
+    assert len(model.layers) == 1
+    inner = Sequential([L.Dense(2)])
+    Sequential([inner], input_shape=(3,))
+    with pytest.raises(RuntimeError, match="built by a parent"):
+        inner.add(L.ReLU())
+    with pytest.raises(TypeError, match="give input_shape or input_dim, not both"):
+        L.Dense(2, input_shape=(3,), input_dim=3)
+
+
+def test_predict_on_batch_and_predict_proba(data):
+    (x, y), _ = data
+    model = compiled()
+    logits = model.predict(x[:10])
+    np.testing.assert_array_equal(model.predict_on_batch(x[:10]), logits)
+    probabilities = model.predict_proba(x[:10])
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(probabilities, expected / expected.sum(1, keepdims=True), rtol=1e-6)
+    softmaxed = Sequential([*keras_layers(), L.Softmax()], input_shape=(1, 8, 8))
+    np.testing.assert_array_equal(softmaxed.predict_proba(x[:10]), softmaxed.predict(x[:10]))
+    binary = Sequential([L.Flatten(), L.Dense(1)], input_shape=(1, 8, 8))
+    z = binary.predict(x[:10]).astype(np.float64)
+    np.testing.assert_allclose(binary.predict_proba(x[:10]), 1 / (1 + np.exp(-z)), rtol=1e-6)
+
+
+def test_train_and_eval_set_the_mode_of_calls_without_training(data):
+    """torch's model.train() / model.eval(): the default of forward's training; cnnfast starts in eval."""
+    (x, _), _ = data
+    model = Sequential([L.Flatten(), L.Dropout(0.5), L.Dense(4)], input_shape=(1, 8, 8), seed=0)
+    assert model.training is False
+    np.testing.assert_array_equal(model(x[:4]), model.predict(x[:4]))   # inference: dropout off
+    with pytest.raises(RuntimeError, match="forward"):
+        model.backward(np.ones((4, 4), np.float32))
+    assert model.train() is model and model.training and all(layer.training for layer in model.layers)
+    y = model(x[:4])
+    assert model.backward(np.ones_like(y)).shape == x[:4].shape          # a training forward: backward works
+    assert not np.allclose(y, model.predict(x[:4]))                      # dropout on
+    np.testing.assert_array_equal(model(x[:4], training=False), model.predict(x[:4]))  # explicit wins
+    assert model.eval() is model and not any(layer.training for layer in model.layers)
+    np.testing.assert_array_equal(model(x[:4]), model.predict(x[:4]))
+    with pytest.raises(TypeError, match="mode must be True or False"):
+        model.train("yes")

@@ -585,3 +585,58 @@ def test_clip_grad_norm_edge_cases():
         clip_grad_norm([p], 1.0, error_if_nonfinite=True)
     with pytest.raises(ValueError, match="max_norm"):
         clip_grad_norm([p], -1.0)
+
+
+# ----------------------------------------------- Keras's spellings: learning_rate=, no parameters (issue 15)
+
+
+@pytest.mark.parametrize("cls", [optim.SGD, optim.Adagrad, optim.Adadelta, optim.RMSprop, optim.Adam, optim.AdamW])
+def test_learning_rate_is_lr(cls):
+    a, b = _keras_params(), _keras_params()
+    one, two = cls(a, lr=0.3), cls(b, learning_rate=0.3)
+    assert two.lr == two.learning_rate == 0.3
+    for _ in range(3):
+        one.step()
+        two.step()
+    np.testing.assert_array_equal(a[0].data, b[0].data)
+    two.learning_rate = 0.05
+    assert two.lr == 0.05
+    with pytest.raises(TypeError, match="give lr or learning_rate, not both"):
+        cls(_keras_params(), lr=0.2, learning_rate=0.3)
+
+
+def test_sgd_default_rate_is_keras():
+    assert optim.SGD(_keras_params()).lr == 0.01 == optim.get("sgd", _keras_params()).lr
+
+
+def test_an_optimizer_made_without_parameters_is_bound_by_compile():
+    from cnnfast import layers as L
+    from cnnfast.layers import Sequential
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((64, 5)).astype(np.float32), rng.integers(0, 3, 64)
+    sgd = optim.SGD(learning_rate=0.1, momentum=0.9, nesterov=True)   # Keras: SGD(lr, momentum, nesterov)
+    assert not sgd.bound
+    with pytest.raises(RuntimeError, match="holds no parameters: give it to model.compile"):
+        sgd.step()
+    keras_style = Sequential([L.Dense(3)], seed=1)         # not built: bound at the first fit
+    keras_style.compile(optimizer=sgd, loss="cross_entropy")
+    assert keras_style.optimizer is None
+    keras_style.fit(x, y, epochs=2, verbose=0)
+    assert keras_style.optimizer is sgd and sgd.bound
+    by_name = Sequential([L.Dense(3)], seed=1)
+    by_name.compile("sgd", lr=0.1, momentum=0.9, nesterov=True)
+    by_name.fit(x, y, epochs=2, verbose=0)
+    for a, b in zip(keras_style.get_weights(), by_name.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(TypeError, match="cannot apply"):
+        keras_style.compile(optimizer=optim.SGD(), lr=0.1)
+
+
+def _keras_params():
+    class P:
+        def __init__(self):
+            self.data = np.linspace(-1, 1, 6).reshape(2, 3)
+            self.grad = np.full((2, 3), 0.5)
+
+    return [P()]

@@ -388,3 +388,50 @@ def test_global_avg_pool2d_float32(shape):
 @pytest.mark.parametrize("cfg", LINEAR_CONFIGS[:FLOAT32_COUNT], ids=str)
 def test_linear_float32(cfg):
     run_linear(cfg, np.float32)
+
+
+# ------------------------------------------------------- string padding (both backends)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")  # torch's, about its copy
+@pytest.mark.parametrize("backend", ["fast", "reference"])
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("kernel, dilation", [((3, 3), (1, 1)), ((4, 2), (1, 1)), ((2, 5), (1, 2)),
+                                              ((3, 4), (2, 1)), ((1, 1), (1, 1))])
+def test_conv2d_string_padding_matches_torch(backend, padding, kernel, dilation):
+    """padding="same" (odd and even dilated extents: the extra row/column at the bottom/right) and "valid"."""
+    from cnnfast import functional as CF
+
+    rng = np.random.default_rng(sum(kernel) * 10 + sum(dilation))
+    x = rng.standard_normal((2, 3, 9, 11))
+    w = rng.standard_normal((4, 3, *kernel))
+    b = rng.standard_normal(4)
+    tx, tw, tb = leaf(x), leaf(w), leaf(b)
+    ty = F.conv2d(tx, tw, tb, padding=padding, dilation=dilation)
+    y = CF.conv2d(x, w, b, padding=padding, dilation=dilation, backend=backend)
+    assert_close(y, ty, np.float64)
+    if padding == "same":
+        assert y.shape[2:] == x.shape[2:]
+    r = rng.standard_normal(y.shape)
+    ty.backward(torch.tensor(r))
+    grad_x, grad_w, grad_b = CF.conv2d_backward(r, x, w, padding=padding, dilation=dilation, backend=backend)
+    for mine, theirs in ((grad_x, tx.grad), (grad_w, tw.grad), (grad_b, tb.grad)):
+        assert_close(mine, theirs, np.float64)
+    # input_grad=False still crops nothing it should not: grad_x is None, the weight gradient the same.
+    none, grad_w2, _ = CF.conv2d_backward(r, x, w, padding=padding, dilation=dilation, backend=backend,
+                                          input_grad=False)
+    assert none is None
+    np.testing.assert_array_equal(grad_w2, grad_w)
+
+
+@pytest.mark.parametrize("backend", ["fast", "reference"])
+def test_conv2d_same_padding_refuses_a_stride_as_torch_does(backend):
+    from cnnfast import functional as CF
+
+    x, w = np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3))
+    with pytest.raises(RuntimeError, match="strided"):
+        F.conv2d(torch.tensor(x), torch.tensor(w), stride=2, padding="same")
+    with pytest.raises(ValueError, match=r"padding='same' needs stride 1 \(as in torch\), got stride \(2, 2\)"):
+        CF.conv2d(x, w, stride=2, padding="same", backend=backend)
+    with pytest.raises(ValueError, match=r"padding must be an int, a pair, 'valid' or 'same', got 'full'"):
+        CF.conv2d(x, w, padding="full", backend=backend)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -67,7 +68,7 @@ def test_float64_model_round_trip(tmp_path, x):
 
 
 def test_loaded_model_trains_after_compile(saved, x):
-    loaded = load_model(saved)
+    loaded = load_model(saved, compile=False)
     with pytest.raises(RuntimeError, match="compile"):
         loaded.fit(x, np.zeros(16, np.int64), verbose=0)
     loaded.compile("sgd")
@@ -81,16 +82,31 @@ def test_file_is_a_plain_npz_with_torch_names(saved, trained):
         for key, value in trained.state_dict().items():
             np.testing.assert_array_equal(npz[key], value)
     assert set(names) == set(trained.state_dict()) | {serialization.HEADER_KEY}
-    assert header["format"] == "cnnfast" and header["version"] == serialization.FORMAT_VERSION
+    # Plain SGD keeps no arrays (only step counts): a version-1 file, which older cnnfast versions read.
+    assert header["format"] == "cnnfast" and header["version"] == 1
+    assert header["compile"]["optimizer"] == {"class": "SGD", "config": trained.optimizer.get_config()}
     assert header["kind"] == "model" and header["keys"] == list(trained.state_dict())
     assert header["config"]["layers"][0] == {"class": "Conv2D", "config": trained[0].get_config()}
 
 
 def test_path_is_used_as_given(tmp_path, trained):
-    trained.save(tmp_path / "model.weights")
+    trained.save(tmp_path / "model.NPZ")
     trained.save(str(tmp_path / "plain"))
-    assert sorted(os.listdir(tmp_path)) == ["model.weights", "plain"]
+    assert sorted(os.listdir(tmp_path)) == ["model.NPZ", "plain"]
     assert load_model(tmp_path / "plain").get_config() == trained.get_config()
+
+
+@pytest.mark.parametrize("name", ["m.h5", "m.keras", "m.weights.h5", "m.hdf5", "m.pt", "model.weights", "m.npy"])
+def test_an_extension_cnnfast_does_not_write_is_refused(tmp_path, trained, name):
+    """model.save("m.h5") wrote the .npz format under an .h5 name (issue 15)."""
+    suffix = os.path.splitext(name)[1]
+    match = (rf"cannot save to .*{re.escape(name)}': cnnfast writes one format, its own \.npz archive .* not "
+             rf"'{re.escape(suffix)}' files such as Keras's \.h5 / \.keras .*: give a path ending in \.npz")
+    with pytest.raises(ValueError, match=match):
+        trained.save(tmp_path / name)
+    with pytest.raises(ValueError, match=match):
+        trained.save_weights(tmp_path / name)
+    assert os.listdir(tmp_path) == []
 
 
 def test_save_weights_and_load_weights(tmp_path, trained, saved, x):
@@ -321,3 +337,85 @@ def test_save_killed_mid_write_leaves_the_previous_file(tmp_path):
     assert model.state_dict()["1.weight"].shape == (500, 1000)
     # ... although the kill did land mid-write: the second save's temporary file is still there.
     assert [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+
+
+# ------------------------------------------- compile state and optimizer state in the file (issue 15)
+
+
+def compiled_model(optimizer="adam", **kwargs):
+    """bn_model without its Dropout: its masks come from a random stream a file does not hold."""
+    model = Sequential([L.Conv2D(4, 3, padding=1), L.BatchNorm2D(), L.ReLU(), L.MaxPool2D(), L.Flatten(),
+                        L.Dense(3)], input_shape=(2, 6, 6), seed=0)
+    model.compile(optimizer, loss="cross_entropy", clip_norm=5.0, **kwargs)
+    return model
+
+
+def test_load_model_restores_the_compiled_state_so_evaluate_works(tmp_path, x):
+    y = np.arange(16) % 3
+    model = compiled_model("adam", lr=0.01, betas=(0.8, 0.9))
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    model.save(tmp_path / "m.npz")
+    loaded = load_model(tmp_path / "m.npz")
+    assert loaded.evaluate(x, y) == model.evaluate(x, y)          # straight after loading, as Keras
+    assert loaded.get_compile_config() == model.get_compile_config()
+    assert loaded.get_compile_config() == {
+        "loss": {"class": "CrossEntropyLoss", "config": {"label_smoothing": 0.0, "reduction": "mean"}},
+        "optimizer": {"class": "Adam", "config": {"lr": 0.01, "betas": [0.8, 0.9], "eps": 1e-8,
+                                                  "weight_decay": 0.0, "amsgrad": False}},
+        "metrics": ["accuracy"], "clip_norm": 5.0}
+    assert [s.get("step") for s in loaded.optimizer.state] == [8] * len(loaded.parameters())
+
+
+@pytest.mark.parametrize("optimizer, kwargs", [("sgd", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+                                               ("adam", {"lr": 0.01}), ("rmsprop", {"momentum": 0.5}),
+                                               ("adagrad", {}), ("adadelta", {}), ("adamw", {})])
+def test_training_resumes_exactly_where_it_stopped(tmp_path, x, optimizer, kwargs):
+    y = np.arange(16) % 3
+    straight = compiled_model(optimizer, **kwargs)
+    straight.fit(x, y, epochs=2, batch_size=4, shuffle=False, verbose=0)
+    straight.save(tmp_path / "m.npz")
+    straight.save(tmp_path / "no_state.npz", include_optimizer=False)
+    straight.fit(x, y, epochs=1, batch_size=4, shuffle=False, verbose=0)
+    resumed = load_model(tmp_path / "m.npz")
+    resumed.fit(x, y, epochs=1, batch_size=4, shuffle=False, verbose=0)
+    for a, b in zip(resumed.get_weights(), straight.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # Without the optimizer state, the moments start from zero: a different trajectory.
+    fresh = load_model(tmp_path / "no_state.npz")
+    assert fresh.optimizer.state[0] == {}
+    fresh.fit(x, y, epochs=1, batch_size=4, shuffle=False, verbose=0)
+    assert not all(np.array_equal(a, b) for a, b in zip(fresh.get_weights(), straight.get_weights()))
+
+
+def test_optimizer_arrays_are_kept_apart_from_the_torch_names(tmp_path, x):
+    model = compiled_model("sgd", lr=0.1, momentum=0.9)
+    model.train_on_batch(x, np.arange(16) % 3)
+    model.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as npz:
+        names = set(npz.files)
+        header = json.loads(str(npz[serialization.HEADER_KEY]))
+    torch_names = {n for n in names if not n.startswith("__")}
+    assert torch_names == set(model.state_dict())
+    assert names - torch_names - {serialization.HEADER_KEY} == {
+        f"__optimizer__.{i}.momentum_buffer" for i in range(len(model.parameters()))}
+    assert header["version"] == serialization.FORMAT_VERSION == 2
+    fresh = compiled_model()
+    fresh.build((2, 6, 6), rng=9)
+    fresh.load_weights(tmp_path / "m.npz")           # the optimizer's arrays are not weights
+    for a, b in zip(fresh.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_model_compiled_with_a_custom_loss_loads_uncompiled_with_a_warning(tmp_path, x):
+    model = bn_model()
+
+    def my_loss(pred, target):
+        return 0.0, np.zeros_like(pred)
+
+    model.compile("sgd", loss=my_loss)
+    model.save(tmp_path / "m.npz")
+    with pytest.warns(UserWarning, match="compiled with a loss that is not one of cnnfast's.*call compile"):
+        loaded = load_model(tmp_path / "m.npz")
+    assert loaded.loss is None
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    assert load_model(tmp_path / "m.npz", compile=False).loss is None

@@ -101,7 +101,7 @@ def test_image_data_generator_flow_is_a_fit_source(data):
     model.fit(flow, epochs=4, verbose=0, callbacks=[counter])
     assert counter.per_epoch == [10] * 4  # one pass of the flow per epoch
     assert counter.params["samples"] == 200 and counter.params["batch_size"] == 20
-    assert model.evaluate(xt, yt)["accuracy"] >= 0.9
+    assert model.evaluate(xt, yt)[1] >= 0.9
     # Without augmentation, a flow in order is the arrays themselves.
     plain, reference = compiled(), compiled()
     plain.fit(ImageDataGenerator().flow(x, y, batch_size=40, shuffle=False), epochs=2, verbose=0)
@@ -130,7 +130,7 @@ def test_validation_and_evaluation_take_batch_iterators(data):
     model = compiled()
     history = model.fit(x, y, epochs=2, verbose=0,
                         validation_data=ImageDataGenerator().flow(xt, yt, batch_size=256, shuffle=False))
-    on_arrays = model.evaluate(xt, yt)
+    on_arrays = model.evaluate(xt, yt, return_dict=True)
     assert history.history["val_loss"][-1] == on_arrays["loss"]
     assert history.history["val_accuracy"][-1] == on_arrays["accuracy"]
     assert model.evaluate(BatchIterator(xt, yt, batch_size=30, shuffle=False)) == model.evaluate(xt, yt, batch_size=30)

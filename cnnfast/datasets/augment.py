@@ -25,6 +25,7 @@ import numbers
 
 import numpy as np
 
+from .._checks import finite
 from .batches import BatchIterator
 
 __all__ = ["ImageDataGenerator"]
@@ -78,6 +79,9 @@ class ImageDataGenerator:
     seed : int or numpy.random.Generator, optional
         Makes every random draw (augmentation and :meth:`flow`'s shuffling
         when ``flow`` gets no seed of its own) reproducible.
+    validation_split : float in [0, 1)
+        As in Keras: the fraction of the images :meth:`flow` reserves for
+        ``subset="validation"`` (the first ones), the rest being ``subset="training"``.
 
     Output is always float32; batches are NCHW ``(N, C, H, W)``, and
     ``(N, H, W)`` input is treated as one channel.
@@ -86,7 +90,7 @@ class ImageDataGenerator:
     def __init__(self, width_shift_range=0.0, height_shift_range=0.0, rotation_range=0.0,
                  horizontal_flip=False, vertical_flip=False, featurewise_center=False,
                  featurewise_std_normalization=False, mean=None, std=None, rescale=None,
-                 fill_mode="constant", cval=0.0, interpolation="bilinear", seed=None):
+                 fill_mode="constant", cval=0.0, interpolation="bilinear", seed=None, validation_split=0.0):
         self.width_shift_range = self._check_shift(width_shift_range, "width_shift_range")
         self.height_shift_range = self._check_shift(height_shift_range, "height_shift_range")
         rotation_range = float(rotation_range)
@@ -108,6 +112,10 @@ class ImageDataGenerator:
         if self.std is not None and not np.all(self.std > 0):
             raise ValueError(f"std must be positive, got {std}")
         self.rng = np.random.default_rng(seed)
+        validation_split = finite("validation_split", validation_split)
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+        self.validation_split = validation_split
 
     # ------------------------------------------------------------------ setup
     @staticmethod
@@ -318,6 +326,9 @@ class ImageDataGenerator:
         params = self.get_random_transform(x.shape[0], x.shape[2:], rng)
         return self._standardize(self._warp(x, params))
 
+    def _process_validation(self, xb, rng):
+        return self._standardize(_as_batch(xb, single_ok=False)[0])
+
     def random_transform(self, x, seed=None):
         """Randomly shift, rotate and flip images (no normalisation).
 
@@ -339,7 +350,7 @@ class ImageDataGenerator:
         params = self.get_random_transform(xb.shape[0], xb.shape[2:], seed)
         return undo(self._warp(xb, params))
 
-    def flow(self, x, y=None, batch_size=32, shuffle=True, seed=None, drop_last=False):
+    def flow(self, x, y=None, batch_size=32, shuffle=True, seed=None, drop_last=False, subset=None):
         """Augmented, normalised mini-batches of ``x`` (and ``y``).
 
         ``model.fit(generator.flow(x, y))`` trains on them, one pass per epoch (Keras's
@@ -353,6 +364,11 @@ class ImageDataGenerator:
         seed : int or Generator, optional
             Own random stream for this flow's shuffling and augmentation;
             default: the generator's stream.
+        subset : {"training", "validation"}, optional
+            With ``validation_split``, Keras's split: "validation" flows the
+            first ``int(N * validation_split)`` images, "training" the rest.
+            Unlike Keras, the validation subset is standardised but not
+            augmented: its metrics are those of the images as they are.
 
         Returns
         -------
@@ -366,5 +382,20 @@ class ImageDataGenerator:
         x = np.asarray(x)
         if x.ndim not in (3, 4):
             raise ValueError(f"flow needs (N, C, H, W) or (N, H, W) images, got shape {x.shape}")
+        transform = self._process
+        if subset is not None:
+            if subset not in ("training", "validation"):
+                raise ValueError(f"subset must be 'training', 'validation' or None, got {subset!r}")
+            if self.validation_split == 0.0:
+                raise ValueError("subset needs ImageDataGenerator(validation_split=...) > 0")
+            n, split_at = len(x), int(len(x) * self.validation_split)
+            if y is not None and len(y) != n:
+                raise ValueError(f"x has {n} samples but y has {len(y)}")
+            part = slice(None, split_at) if subset == "validation" else slice(split_at, None)
+            x, y = x[part], None if y is None else y[part]
+            if len(x) == 0:
+                raise ValueError(f"validation_split={self.validation_split} of {n} images leaves no {subset} images")
+            if subset == "validation":
+                transform = self._process_validation
         rng = self.rng if seed is None else seed
-        return BatchIterator(x, y, batch_size, shuffle, rng, drop_last, transform=self._process)
+        return BatchIterator(x, y, batch_size, shuffle, rng, drop_last, transform=transform)

@@ -311,11 +311,14 @@ def _fetch(spec, fspec, root, origin, download, mirrors):
             return data, p
     if not download:
         looked = "\n  ".join(str(p) for p in places)
-        raise FileNotFoundError(
+        error = FileNotFoundError(
             f"{spec.title} file {fspec.name!r} not found. Looked in:\n  {looked}\n"
             f"(data directory {root} from {origin}). Pass download=True to fetch it into "
             f"{root / spec.subdir}, or pass path= / set ${DATA_ENV} to the directory holding it."
         )
+        # For callers that word their own advice (cnnfast train names its --download and --data).
+        error.missing, error.looked, error.download_dir = fspec.name, places, root / spec.subdir
+        raise error
     target_dir = root / spec.subdir
     return _download(spec, fspec, target_dir, _mirrors(spec, mirrors)), target_dir / fspec.name
 

@@ -1,9 +1,15 @@
-"""Element-wise activations (and Softmax over axis 1).
+"""Element-wise activations (and Softmax over axis 1), and Keras's activation names.
 
 Each maps x (N, ...) to y of the same shape and dtype.  The backward passes
 reuse the forward's output where the derivative is a function of it (ReLU,
 Tanh, Sigmoid, ScaledTanh, Softmax, ELU), so no second transcendental call
 is made.  Inputs and grad_y are never modified in place.
+
+The parameter-free ones have a Keras name (:data:`NAMES`): ``Activation("tanh")``
+is ``Tanh()``, and ``Dense``/``Conv2D`` take ``activation="relu"``
+(:class:`Activated`).  Each is its own :attr:`~Layer.final_activation`, with
+the identity as its logits (``forward_logits(x) == x``), which is how a model
+ending in Softmax or Sigmoid is trained from its logits.
 """
 
 from __future__ import annotations
@@ -13,12 +19,25 @@ import numpy as np
 from .. import _checks as check
 from .base import Layer, Parameter, grad_buffer, register
 
-__all__ = ["ReLU", "LeakyReLU", "PReLU", "ELU", "Tanh", "Sigmoid", "Softmax", "ScaledTanh"]
+__all__ = ["ReLU", "LeakyReLU", "PReLU", "ELU", "Tanh", "Sigmoid", "Softmax", "ScaledTanh", "Activation", "NAMES",
+           "Activated"]
+
+
+class _Named(Layer):
+    """An activation with a Keras name: it is its own final activation, its logits are its input."""
+
+    def _forward_logits(self, x, training):
+        return x
+
+    def _backward_logits(self, grad_z, input_grad):
+        return grad_z if input_grad else None
 
 
 @register
-class ReLU(Layer):
+class ReLU(_Named):
     """y = max(x, 0).  x (N, ...) -> y, same shape."""
+
+    final_activation = "relu"
 
     def _forward(self, x, training):
         y = np.maximum(x, 0)
@@ -44,7 +63,7 @@ def _mask_blend(mask, dtype, at_one, elsewhere):
 
 
 @register
-class LeakyReLU(Layer):
+class LeakyReLU(_Named):
     """y = x where x > 0, else negative_slope * x (torch.nn.LeakyReLU).  Same shape.
 
     Parameters
@@ -52,6 +71,8 @@ class LeakyReLU(Layer):
     negative_slope : float
     name : str, optional
     """
+
+    final_activation = "leaky_relu"
 
     def __init__(self, negative_slope=0.01, name=None):
         super().__init__(name)
@@ -146,7 +167,7 @@ class PReLU(Layer):
 
 
 @register
-class ELU(Layer):
+class ELU(_Named):
     """y = x where x > 0, else alpha * (exp(x) - 1) (torch.nn.ELU).  Same shape.
 
     Parameters
@@ -154,6 +175,8 @@ class ELU(Layer):
     alpha : float
     name : str, optional
     """
+
+    final_activation = "elu"
 
     def __init__(self, alpha=1.0, name=None):
         super().__init__(name)
@@ -183,8 +206,10 @@ class ELU(Layer):
 
 
 @register
-class Tanh(Layer):
+class Tanh(_Named):
     """y = tanh(x).  Same shape."""
+
+    final_activation = "tanh"
 
     def _forward(self, x, training):
         y = np.tanh(x)
@@ -201,7 +226,7 @@ class Tanh(Layer):
 
 
 @register
-class ScaledTanh(Layer):
+class ScaledTanh(_Named):
     """y = amplitude * tanh(slope * x); LeCun et al. (1998) use 1.7159 * tanh(2x / 3).  Same shape.
 
     Parameters
@@ -210,6 +235,8 @@ class ScaledTanh(Layer):
     slope : float
     name : str, optional
     """
+
+    final_activation = "scaled_tanh"
 
     def __init__(self, amplitude=1.7159, slope=2.0 / 3.0, name=None):
         super().__init__(name)
@@ -240,8 +267,15 @@ class ScaledTanh(Layer):
 
 
 @register
-class Sigmoid(Layer):
-    """y = 1 / (1 + exp(-x)), computed without overflow for any x.  Same shape."""
+class Sigmoid(_Named):
+    """y = 1 / (1 + exp(-x)), computed without overflow for any x.  Same shape.
+
+    Ending a model, with ``loss="binary_crossentropy"`` (probabilities), it is
+    folded into the loss: training computes the loss from its input (see
+    :class:`cnnfast.losses.BinaryCrossentropy`).
+    """
+
+    final_activation = "sigmoid"
 
     def _forward(self, x, training):
         # Neither exponential can overflow: y = exp(min(x, 0)) / (1 + exp(-|x|)),
@@ -266,13 +300,18 @@ class Sigmoid(Layer):
 
 
 @register
-class Softmax(Layer):
+class Softmax(_Named):
     """Softmax over axis 1 (torch.nn.Softmax(dim=1)).  x (N, C, ...) -> y, same shape.
 
-    For training a classifier, prefer raw logits with
-    cnnfast.losses.CrossEntropyLoss, which fuses softmax and log-likelihood.
+    Ending a classifier, it goes with Keras's probabilities losses,
+    ``loss="categorical_crossentropy"`` (one-hot targets) or
+    ``"sparse_categorical_crossentropy"`` (integer labels): training folds it
+    into the loss, computing the loss from its input (the logits), as Keras
+    does, which is exact and stable.  With the logits loss ``"cross_entropy"``
+    it would be applied twice (``fit`` warns).
     """
 
+    final_activation = "softmax"
     _min_input_ndim = 1
 
     def _forward(self, x, training):
@@ -288,3 +327,71 @@ class Softmax(Layer):
         grad_x = grad_y - (grad_y * y).sum(axis=1, keepdims=True)
         grad_x *= y
         return grad_x
+
+
+#: Keras's activation names -> the layer each builds.  "leaky_relu" is not one of them:
+#: Keras's string means slope 0.2, torch's LeakyReLU 0.01; write LeakyReLU(negative_slope).
+NAMES = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "softmax": Softmax, "elu": ELU,
+         "scaled_tanh": ScaledTanh}
+
+
+def Activation(activation, name=None):  # noqa: N802  (Keras's class name)
+    """The activation layer named ``activation``: Keras's ``Activation("tanh")``.
+
+    Parameters
+    ----------
+    activation : {"relu", "tanh", "sigmoid", "softmax", "elu", "scaled_tanh"}
+    name : str, optional
+
+    Returns
+    -------
+    Layer
+        A new ``ReLU``, ``Tanh``, ... (that class, so it is saved, loaded and
+        matched to torch as itself).
+
+    Raises
+    ------
+    ValueError
+        An unknown name (the known ones are listed).
+    """
+    if not isinstance(activation, str):
+        raise TypeError(f"activation must be a name such as 'relu', got {type(activation).__name__}")
+    key = activation.lower()
+    if key == "leaky_relu":
+        raise ValueError("activation 'leaky_relu' is ambiguous (Keras's slope is 0.2, torch's 0.01): add a "
+                         "LeakyReLU(negative_slope) layer")
+    if key not in NAMES:
+        raise ValueError(f"unknown activation {activation!r}; known: {', '.join(NAMES)} (and 'linear' or None "
+                         "for none, as activation= of Dense and Conv2D)")
+    return NAMES[key](name=name)
+
+
+class Activated:
+    """What ``Dense`` and ``Conv2D`` share for Keras's ``activation=`` argument.
+
+    The activation runs after the layer's own output (its logits) and is part
+    of the layer: no child, so ``state_dict`` keeps torch's names for the
+    affine layer alone (torch writes the activation as a module of its own).
+    """
+
+    def _set_activation(self, activation):
+        """Keep the activation named ``activation`` (None or "linear": none) and set ``final_activation``."""
+        if activation is None or activation == "linear":
+            self.final_activation, layer = None, None
+        else:
+            layer = Activation(activation)
+            self.final_activation = layer.final_activation
+        object.__setattr__(self, "_activation_layer", layer)  # not registered: torch's module has no such child
+
+    @property
+    def activation(self):
+        """The activation's name, or None."""
+        return self.final_activation
+
+    def _activate(self, z, training):
+        layer = self._activation_layer
+        return z if layer is None else layer.forward(z, training)
+
+    def _activation_backward(self, grad_y):
+        layer = self._activation_layer
+        return grad_y if layer is None else layer.backward(grad_y)

@@ -13,6 +13,9 @@ and remember the output's shape so ``backward`` can check ``grad_y``.
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 import numpy as np
 
 from .. import _checks as check
@@ -109,13 +112,21 @@ class Layer:
         Of the parameters: float32 unless changed with :meth:`astype`.
     input_shape : tuple of int or None
         Batch-free, once built.
+    training : bool
+        The mode of calls that do not say ``training`` (:meth:`train`, :meth:`eval`).
+    final_activation : str or None
+        The activation the layer's output ends with ("softmax", "relu", ...):
+        an activation layer's own name, ``Dense(activation=...)``'s, a
+        Sequential's last layer's.  :meth:`forward_logits` gives the output
+        before it.
 
     Notes
     -----
     Subclass hooks: ``_build(input_shape, rng)`` creates the parameters;
     ``_forward(x, training)`` computes y and, only when training, stores what
     the backward needs in ``self._cache``; ``_backward(grad_y)`` returns
-    grad_x and sets every own parameter's ``grad``; ``output_shape``.
+    grad_x and sets every own parameter's ``grad``; ``output_shape``; with a
+    ``final_activation``, ``_forward_logits`` and ``_backward_logits(grad_z, input_grad)``.
     Class attributes: ``_input_ndim`` (allowed batch-free ndims, None = any),
     ``_min_input_ndim`` (fewest batch-free dims), ``_fixed_axes`` (batch-free
     axes that must keep their built size) and ``_owns_parameters`` (x.dtype
@@ -123,10 +134,28 @@ class Layer:
     """
 
     backend = "fast"
+    #: The activation the output ends with ("softmax", "sigmoid", "relu", ...), or None: see forward_logits.
+    final_activation = None
     _input_ndim = None
     _min_input_ndim = 0
     _fixed_axes = ()
     _owns_parameters = False
+    #: Keras's ``input_shape=`` / ``input_dim=`` given to the constructor (batch-free), or None.
+    declared_input_shape = None
+
+    def __init_subclass__(cls, **kwargs):
+        """Give every layer's constructor Keras's ``input_shape=`` and ``input_dim=`` keywords.
+
+        Keras lets the first layer of a Sequential say the model's input shape
+        (``Conv2D(32, 3, input_shape=(1, 28, 28))``, ``Dense(64, input_dim=784)``);
+        the value is kept as :attr:`declared_input_shape` for the Sequential to
+        build from.  Constructors that take ``input_shape`` themselves (the
+        Sequential) are left as they are.
+        """
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and "input_shape" not in inspect.signature(init).parameters:
+            cls.__init__ = _declaring_input_shape(init)
 
     def __init__(self, name=None):
         if name is not None and not isinstance(name, str):
@@ -138,6 +167,7 @@ class Layer:
         self.built = False
         self.dtype = np.dtype(np.float32)
         self.input_shape = None
+        self.training = False
         self._cache = None
         self._grad_y_spec = None
 
@@ -192,12 +222,13 @@ class Layer:
         Parameters
         ----------
         input_shape : tuple of int
-            Without the batch dimension, e.g. (1, 32, 32) or (120,).
+            Without the batch dimension, e.g. (1, 32, 32) or (120,); Keras's
+            form with a leading None, ``(None, 1, 32, 32)``, is accepted too.
         rng : numpy.random.Generator, int or None
             What the initializers draw from: None is ``np.random.default_rng(0)``,
             an int seeds a new Generator.
         """
-        input_shape = check.batch_free_shape("input_shape", input_shape)
+        input_shape = _batch_free(input_shape)
         self._check_ndim(input_shape, f"input_shape {input_shape} (batch dimension excluded)")
         self.output_shape(input_shape)  # refuses impossible shapes before any allocation
         self._build(input_shape, _generator(rng))
@@ -243,33 +274,92 @@ class Layer:
         self._check_ndim(input_shape, f"input_shape {tuple(input_shape)} (batch dimension excluded)")
         return tuple(input_shape)
 
-    def __call__(self, x, training=False):
+    def __call__(self, x, training=None):
         """Same as :meth:`forward`."""
         return self.forward(x, training)
 
-    def forward(self, x, training=False):
+    def train(self, mode=True):
+        """Set the mode of :meth:`forward` calls that do not say ``training`` (torch's ``module.train()``).
+
+        Layers start in inference mode (Keras's default: outside ``fit``, a
+        call is inference), unlike torch modules, which start in training
+        mode.  ``fit``, ``evaluate`` and ``predict`` say what they need and
+        ignore the mode.
+
+        Parameters
+        ----------
+        mode : bool
+            True: ``layer(x)`` keeps what ``backward`` needs and runs dropout
+            and batch statistics; False: inference.  Set on every child too.
+
+        Returns
+        -------
+        Layer
+            self.
+        """
+        self.training = check.boolean("mode", mode)
+        for _, child in self.named_children():
+            child.train(mode)
+        return self
+
+    def eval(self):
+        """``train(False)``: calls without ``training`` are inference (torch's ``module.eval()``).  Returns self."""
+        return self.train(False)
+
+    def forward(self, x, training=None):
         """Compute ``y = layer(x)``, building the layer on its first input.
 
         Parameters
         ----------
         x : ndarray, shape (N, *input_shape), float32 or float64
-        training : bool
+        training : bool or None
             Keep what :meth:`backward` needs (and turn on training-only behaviour
             such as dropout and batch statistics); otherwise nothing is kept.
+            None: the layer's mode (:meth:`train` / :meth:`eval`; inference
+            unless set).
 
         Returns
         -------
         y : ndarray, shape (N, *output_shape)
         """
-        training = bool(training)
+        return self._run(x, training, self._forward, logits=False)
+
+    def forward_logits(self, x, training=None):
+        """The output before the layer's :attr:`final_activation`: the logits of a softmax or sigmoid output.
+
+        What ``compile`` trains a model ending in Softmax / Sigmoid through when
+        its loss takes probabilities (Keras's fold of the activation into the
+        loss): the loss is computed from these logits, exactly and stably.
+
+        Parameters
+        ----------
+        x, training
+            As for :meth:`forward`.
+
+        Returns
+        -------
+        z : ndarray
+            ``forward(x) == final activation(z)``.
+
+        Raises
+        ------
+        TypeError
+            The layer does not end with an activation (``final_activation`` is None).
+        """
+        if self.final_activation is None:
+            raise TypeError(f"{self._label()} does not end with an activation: forward_logits() has no meaning here")
+        return self._run(x, training, self._forward_logits, logits=True)
+
+    def _run(self, x, training, compute, logits):
+        training = self.training if training is None else bool(training)
         self._check_input(x)
         if not self.built:
             self.build(x.shape[1:])
         else:
             self._check_built_shape(x)
         self._cache = None
-        y = self._forward(x, training)
-        self._grad_y_spec = (y.shape, y.dtype) if training else None
+        y = compute(x, training)
+        self._grad_y_spec = (y.shape, y.dtype, logits) if training else None
         return y
 
     def backward(self, grad_y, input_grad=True):
@@ -290,19 +380,45 @@ class Layer:
         -------
         grad_x : ndarray, shape of x, or None
         """
+        self._check_grad_y(grad_y, "backward", "forward", logits=False)
+        if not input_grad:
+            self._backward_params(grad_y)
+            return None
+        return self._backward(grad_y)
+
+    def backward_logits(self, grad_z, input_grad=True):
+        """:meth:`backward` for the gradient of the logits of the last ``forward_logits(x, training=True)``.
+
+        Parameters
+        ----------
+        grad_z : ndarray
+            ``dLoss/dz``, the shape and dtype of that call's output.
+        input_grad : bool
+            As for :meth:`backward`.
+
+        Returns
+        -------
+        grad_x : ndarray, shape of x, or None
+        """
+        self._check_grad_y(grad_z, "backward_logits", "forward_logits", logits=True)
+        return self._backward_logits(grad_z, input_grad)
+
+    def _check_grad_y(self, grad_y, what, forward, logits):
         spec = self._grad_y_spec
-        if spec is None:
-            raise RuntimeError(f"{self._label()}: backward() needs a forward(x, training=True) first")
+        if spec is None or spec[2] != logits:
+            raise RuntimeError(f"{self._label()}: {what}() needs a {forward}(x, training=True) first")
         if not isinstance(grad_y, np.ndarray):
             raise TypeError(f"{self._label()}: grad_y must be a NumPy array, got {type(grad_y).__name__}")
         if grad_y.shape != spec[0]:
             raise ValueError(f"{self._label()}: grad_y must have the output's shape {spec[0]}, got {grad_y.shape}")
         if grad_y.dtype != spec[1]:
             raise TypeError(f"{self._label()}: grad_y must have the output's dtype {spec[1]}, got {grad_y.dtype}")
-        if not input_grad:
-            self._backward_params(grad_y)
-            return None
-        return self._backward(grad_y)
+
+    def _forward_logits(self, x, training):
+        raise NotImplementedError(f"{type(self).__name__} has a final_activation but no _forward_logits")
+
+    def _backward_logits(self, grad_z, input_grad):
+        raise NotImplementedError(f"{type(self).__name__} has a final_activation but no _backward_logits")
 
     def _forward(self, x, training):
         raise NotImplementedError(f"{type(self).__name__} does not implement _forward")
@@ -334,7 +450,7 @@ class Layer:
 
     def _check_input(self, x):
         if not isinstance(x, np.ndarray):
-            raise TypeError(f"{self._label()} expects a NumPy array, got {type(x).__name__}")
+            raise TypeError(f"{self._label()}: x must be a NumPy array, got {type(x).__name__}")
         if x.dtype not in check.FLOAT_DTYPES:
             raise TypeError(f"{self._label()} expects a float32 or float64 array, got dtype {x.dtype} "
                             f"with shape {x.shape}")
@@ -543,11 +659,34 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
+def _declaring_input_shape(init):
+    """``init`` also taking ``input_shape=`` / ``input_dim=`` (see :meth:`Layer.__init_subclass__`)."""
+
+    @functools.wraps(init)
+    def __init__(self, *args, input_shape=None, input_dim=None, **kwargs):
+        init(self, *args, **kwargs)
+        if input_dim is not None:
+            if input_shape is not None:
+                raise TypeError("give input_shape or input_dim, not both")
+            input_shape = (check.positive_int("input_dim", input_dim, None),)
+        if input_shape is not None:
+            self.declared_input_shape = check.batch_free_shape("input_shape", input_shape)
+
+    return __init__
+
+
 def checked_layer(value, what):
     """``value`` when it is a :class:`Layer`, else TypeError naming ``what``."""
     if not isinstance(value, Layer):
         raise TypeError(f"{what} must be a cnnfast.layers.Layer, got {type(value).__name__}")
     return value
+
+
+def _batch_free(input_shape):
+    """``input_shape`` checked, without Keras's leading None (the batch) if it has one."""
+    if isinstance(input_shape, (tuple, list)) and len(input_shape) > 1 and input_shape[0] is None:
+        input_shape = input_shape[1:]
+    return check.batch_free_shape("input_shape", input_shape)
 
 
 def _generator(rng):

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
+import warnings
 
 from .. import _checks as check
 from .. import _geometry
 from .. import functional as F
 from . import initializers
+from .activations import Activated
 from .base import Layer, Parameter, register
 
-__all__ = ["Conv2D", "Conv2DTranspose"]
+__all__ = ["Conv2D", "Conv2DTranspose", "Convolution2D"]
 
 
 class _ConvBase(Layer):
@@ -70,7 +71,7 @@ class _ConvBase(Layer):
 
 
 @register
-class Conv2D(_ConvBase):
+class Conv2D(Activated, _ConvBase):
     """2-D convolution (cross-correlation, as torch.nn.Conv2d).
 
     x (N, C, H, W) -> y (N, filters, Ho, Wo) with
@@ -81,11 +82,15 @@ class Conv2D(_ConvBase):
     ----------
     filters : int
     kernel_size, stride, dilation : int or (int, int)
+        ``stride`` is also spelled ``strides`` (Keras).
     padding : int, (int, int), "valid" or "same"
         Both sides; "valid" is 0; "same" keeps H and W (stride 1 only, and for
         an even kernel the extra row/column goes to the bottom/right, as in torch).
     groups : int
         Divides C and ``filters``.
+    activation : str or None
+        A Keras name ("relu", "tanh", ...; see :func:`~cnnfast.layers.Activation`)
+        applied to the output; None or "linear": none.
     use_bias : bool
     kernel_initializer, bias_initializer : str or callable
         Names from :mod:`cnnfast.layers.initializers` (callables cannot be serialized).
@@ -97,20 +102,16 @@ class Conv2D(_ConvBase):
     bias : Parameter, shape (filters,), or None
     """
 
-    def __init__(self, filters, kernel_size, stride=1, padding=0, dilation=1, groups=1, use_bias=True,
-                 kernel_initializer="torch_default", bias_initializer="torch_default", name=None):
+    def __init__(self, filters, kernel_size, stride=1, padding=0, dilation=1, groups=1, activation=None,
+                 use_bias=True, kernel_initializer="torch_default", bias_initializer="torch_default", name=None, *,
+                 strides=None):
+        stride = check.spelled_twice("stride", stride, 1, "strides", strides)
         super().__init__(filters, kernel_size, stride, dilation, groups, use_bias, kernel_initializer,
                          bias_initializer, name)
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
-            if padding == "same" and self.stride != (1, 1):
-                raise ValueError(f"padding='same' needs stride 1 (as in torch), got stride {stride!r}")
-        self.padding = padding if isinstance(padding, str) else check.pair("padding", padding, 0)
-        if padding == "same":
-            self._pad, self._extra = _geometry.same_padding(self.kernel_size, self.dilation)
-        else:
-            self._pad, self._extra = ((0, 0) if padding == "valid" else self.padding), (0, 0)
+        self._set_activation(activation)
+        # Refuses a bad string, and "same" with a stride, now rather than at the first call.
+        self._pad, self._extra = check.conv_padding(padding, self.kernel_size, self.stride, self.dilation)
+        self.padding = padding if isinstance(padding, str) else self._pad
 
     def output_shape(self, input_shape):
         """(C, H, W) -> (filters, Ho, Wo)."""
@@ -128,25 +129,28 @@ class Conv2D(_ConvBase):
         self._create((self.filters, channels // self.groups) + self.kernel_size, rng)
 
     def _forward(self, x, training):
-        if self._extra != (0, 0):
-            # Asymmetric "same" padding: the kernels pad symmetrically, so the
-            # one extra bottom row / right column is added here.
-            x = np.pad(x, ((0, 0), (0, 0), (0, self._extra[0]), (0, self._extra[1])))
-        y = F.conv2d(x, self.weight.data, self._bias_data(), self.stride, self._pad, self.dilation, self.groups,
+        return self._activate(self._forward_logits(x, training), training)
+
+    def _forward_logits(self, x, training):
+        y = F.conv2d(x, self.weight.data, self._bias_data(), self.stride, self.padding, self.dilation, self.groups,
                      backend=self.backend)
         if training:
             self._cache = x
         return y
 
     def _backward(self, grad_y, input_grad=True):
-        x = self._cache
-        grad_x, grad_w, grad_b = F.conv2d_backward(grad_y, x, self.weight.data, self.stride, self._pad,
+        return self._backward_logits(self._activation_backward(grad_y), input_grad)
+
+    def _backward_logits(self, grad_z, input_grad):
+        grad_x, grad_w, grad_b = F.conv2d_backward(grad_z, self._cache, self.weight.data, self.stride, self.padding,
                                                    self.dilation, self.groups, backend=self.backend,
                                                    input_grad=input_grad)
         self._set_grads(grad_w, grad_b)
-        if input_grad and self._extra != (0, 0):
-            grad_x = grad_x[:, :, :x.shape[2] - self._extra[0], :x.shape[3] - self._extra[1]]
         return grad_x
+
+    def get_config(self):
+        """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
+        return {**super().get_config(), "activation": self.activation}
 
     def _backward_params(self, grad_y):
         self._backward(grad_y, input_grad=False)
@@ -166,7 +170,7 @@ class Conv2DTranspose(_ConvBase):
     padding : int, (int, int) or "valid"
     output_padding : int or (int, int)
         Smaller than the stride or the dilation.
-    filters, kernel_size, stride, dilation, groups, use_bias, kernel_initializer, bias_initializer, name
+    filters, kernel_size, stride, dilation, groups, use_bias, kernel_initializer, bias_initializer, name, strides
         As for :class:`Conv2D`.
 
     Attributes
@@ -176,7 +180,9 @@ class Conv2DTranspose(_ConvBase):
     """
 
     def __init__(self, filters, kernel_size, stride=1, padding=0, output_padding=0, dilation=1, groups=1,
-                 use_bias=True, kernel_initializer="torch_default", bias_initializer="torch_default", name=None):
+                 use_bias=True, kernel_initializer="torch_default", bias_initializer="torch_default", name=None, *,
+                 strides=None):
+        stride = check.spelled_twice("stride", stride, 1, "strides", strides)
         super().__init__(filters, kernel_size, stride, dilation, groups, use_bias, kernel_initializer,
                          bias_initializer, name)
         if isinstance(padding, str) and padding != "valid":
@@ -220,3 +226,36 @@ class Conv2DTranspose(_ConvBase):
         config = super().get_config()
         config["output_padding"] = list(self.output_padding)
         return config
+
+
+# Keras 1's Convolution2D arguments -> Keras 2's, as Keras 2's legacy interface converted them.
+_KERAS1_KEYWORDS = {"border_mode": "padding", "subsample": "strides", "nb_filter": "filters"}
+
+
+def Convolution2D(*args, **kwargs):  # noqa: N802  (Keras's class name)
+    """Keras 2's name of :class:`Conv2D`, reading Keras 1's arguments as Keras 2 did.
+
+    ``Convolution2D(32, (3, 3), padding="same")`` is ``Conv2D(32, (3, 3),
+    padding="same")``.  Keras 1's ``Convolution2D(32, 3, 3, border_mode="same",
+    subsample=(1, 1))`` (filters, rows, columns) means a 3 x 3 kernel, not
+    Conv2D's stride 3: it is converted, with Keras 2's warning, never misread.
+
+    Returns
+    -------
+    Conv2D
+    """
+    converted = []
+    if len(args) == 3 and all(isinstance(a, int) and not isinstance(a, bool) for a in args[1:]):
+        args = (args[0], (args[1], args[2]))
+        converted.append("the kernel size as one tuple")
+    for old, new in _KERAS1_KEYWORDS.items():
+        if old in kwargs:
+            if new in kwargs:
+                raise TypeError(f"give {new} or Keras 1's {old}, not both")
+            kwargs[new] = kwargs.pop(old)
+            converted.append(f"{new}= for {old}=")
+    if converted:
+        warnings.warn(f"Convolution2D: Keras 1 arguments read as Keras 2's ({', '.join(converted)}); update the "
+                      f"call to the Keras 2 / cnnfast API: Conv2D(filters, kernel_size, strides, padding)",
+                      UserWarning, stacklevel=2)
+    return Conv2D(*args, **kwargs)

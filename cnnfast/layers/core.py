@@ -7,20 +7,25 @@ import math
 from .. import _checks as check
 from .. import functional as F
 from . import initializers
+from .activations import Activated
 from .base import Layer, Parameter, _generator, register
 
 __all__ = ["Dense", "Flatten", "Dropout"]
 
 
 @register
-class Dense(Layer):
-    """Fully connected layer (torch.nn.Linear): ``y = x @ weight.T + bias``.
+class Dense(Activated, Layer):
+    """Fully connected layer (torch.nn.Linear): ``y = activation(x @ weight.T + bias)``.
 
     x (N, in_features) -> y (N, units); in_features is inferred from the first input.
 
     Parameters
     ----------
     units : int
+    activation : str or None
+        A Keras name ("relu", "tanh", "sigmoid", "softmax", ...; see
+        :func:`~cnnfast.layers.Activation`) applied to the output; None or
+        "linear": none (the output is the logits).
     use_bias, kernel_initializer, bias_initializer, name
         As for :class:`~cnnfast.layers.Conv2D`.
 
@@ -34,10 +39,11 @@ class Dense(Layer):
     _fixed_axes = (0,)
     _owns_parameters = True
 
-    def __init__(self, units, use_bias=True, kernel_initializer="torch_default", bias_initializer="torch_default",
-                 name=None):
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="torch_default",
+                 bias_initializer="torch_default", name=None):
         super().__init__(name)
         self.units = check.positive_int("units", units)
+        self._set_activation(activation)
         self.use_bias = check.boolean("use_bias", use_bias)
         initializers.attach(self, kernel_initializer, bias_initializer)
 
@@ -54,6 +60,9 @@ class Dense(Layer):
                      if self.use_bias else None)
 
     def _forward(self, x, training):
+        return self._activate(self._forward_logits(x, training), training)
+
+    def _forward_logits(self, x, training):
         # functional.linear, not x @ W.T: NumPy's own multi-threaded BLAS
         # would spin beside cnnfast's OpenMP threads (one pool busy at a time).
         y = F.linear(x, self.weight.data, None if self.bias is None else self.bias.data, backend=self.backend)
@@ -62,17 +71,21 @@ class Dense(Layer):
         return y
 
     def _backward(self, grad_y):
+        return self._backward_logits(self._activation_backward(grad_y), True)
+
+    def _backward_logits(self, grad_z, input_grad):
         x = self._cache
-        grad_x, grad_w, grad_b = F.linear_backward(grad_y, x, self.weight.data, backend=self.backend)
+        grad_x, grad_w, grad_b = F.linear_backward(grad_z, x, self.weight.data, backend=self.backend)
         self.weight.grad = grad_w
         if self.bias is not None:
             self.bias.grad = grad_b
-        return grad_x
+        return grad_x if input_grad else None
 
     def get_config(self):
         """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
         return {
             "units": self.units,
+            "activation": self.activation,
             "use_bias": self.use_bias,
             **initializers.config(self),
             "name": self.name,

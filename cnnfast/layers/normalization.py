@@ -7,7 +7,7 @@ import numpy as np
 from .. import _checks as check
 from .base import Layer, Parameter, grad_buffer, register
 
-__all__ = ["BatchNorm1D", "BatchNorm2D"]
+__all__ = ["BatchNorm1D", "BatchNorm2D", "BatchNormalization"]
 
 
 class _BatchNorm(Layer):
@@ -157,3 +157,56 @@ class BatchNorm2D(_BatchNorm):
 
     _input_ndim = 3
 
+
+
+@register
+class BatchNormalization(_BatchNorm):
+    """Keras's BatchNormalization: batch normalisation over the channel axis, with Keras's arguments.
+
+    x (N, C, ...) -> y, same shape: (N, C) after a Dense, (N, C, H, W) after
+    a Conv2D; statistics per channel over every axis but 1.  The same layer as
+    :class:`BatchNorm1D` / :class:`BatchNorm2D` (torch's state_dict names),
+    with Keras's meaning of the arguments.
+
+    Parameters
+    ----------
+    axis : int
+        The channel axis: 1 (cnnfast is channels-first, NCHW).  Keras's
+        default, -1, is accepted for 2-D inputs (N, C) only, where it is the
+        same axis; for images it would be the width, so it is refused.
+    momentum : float in [0, 1]
+        Keras's meaning: ``running = momentum * running + (1 - momentum) *
+        batch`` (torch's ``momentum`` is one minus this).  Default 0.99.
+    epsilon : float > 0
+        Added to the variance.  Default 1e-3 (Keras's).
+    name : str, optional
+
+    Notes
+    -----
+    The running variance is updated with the unbiased batch variance, as
+    torch does (Keras uses the biased one: the two differ by a factor
+    ``n / (n - 1)``, n the values per channel in a batch).
+    """
+
+    _min_input_ndim = 1
+
+    def __init__(self, axis=1, momentum=0.99, epsilon=1e-3, name=None):
+        momentum = check.finite("momentum", momentum)
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        super().__init__(momentum=1.0 - momentum, eps=epsilon, name=name)
+        self.axis = check.integer("axis", axis)
+        if self.axis not in (1, -1):
+            raise ValueError(f"axis must be 1, the channel axis of NCHW data (or -1 for (N, C) data), got {axis}")
+
+    def output_shape(self, input_shape):
+        """The same shape; axis=-1 needs (C,) input (batch dimension excluded)."""
+        shape = super().output_shape(input_shape)
+        if self.axis == -1 and len(shape) != 1:
+            raise ValueError(f"{self._label()}: axis=-1 is the last axis; for input shape {tuple(shape)} "
+                             "(channels first) the channel axis is 1: use axis=1")
+        return shape
+
+    def get_config(self):
+        """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
+        return {"axis": self.axis, "momentum": 1.0 - self.momentum, "epsilon": self.eps, "name": self.name}

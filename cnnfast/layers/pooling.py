@@ -10,7 +10,8 @@ from .. import functional as F
 from . import initializers
 from .base import Layer, Parameter, grad_buffer, register
 
-__all__ = ["MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Subsampling2D"]
+__all__ = ["MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Subsampling2D", "MaxPooling2D", "AveragePooling2D",
+           "GlobalAveragePooling2D"]
 
 
 class _Pool2D(Layer):
@@ -18,11 +19,17 @@ class _Pool2D(Layer):
 
     _input_ndim = 3
 
-    def __init__(self, pool_size, stride, padding, name):
+    def __init__(self, pool_size, stride, padding, name, strides=None):
         super().__init__(name)
         self.pool_size = check.pair("pool_size", pool_size, 1)
+        stride = check.spelled_twice("stride", stride, None, "strides", strides)
         self.stride = self.pool_size if stride is None else check.pair("stride", stride, 1)
         self._stride_given = stride is not None
+        if isinstance(padding, str):
+            if padding != "valid":
+                raise ValueError(f"pooling padding must be an int, a pair or 'valid', got {padding!r} (Keras's "
+                                 "'same' pads one side more than the other, which the kernels do not)")
+            padding = 0
         self.padding = check.pair("padding", padding, 0)
         _geometry.check_pool_padding(self.padding, self.pool_size, "pool_size")
 
@@ -54,14 +61,18 @@ class MaxPool2D(_Pool2D):
     ----------
     pool_size : int or (int, int)
     stride : int or (int, int), optional
-        Defaults to ``pool_size``.
-    padding : int or (int, int)
-        At most half the window.
+        Defaults to ``pool_size``.  Also spelled ``strides`` (Keras).
+    padding : int, (int, int) or "valid"
+        At most half the window; "valid" is 0.
     name : str, optional
+
+    Notes
+    -----
+    Keras's name ``MaxPooling2D`` is this class.
     """
 
-    def __init__(self, pool_size=2, stride=None, padding=0, name=None):
-        super().__init__(pool_size, stride, padding, name)
+    def __init__(self, pool_size=2, stride=None, padding=0, name=None, *, strides=None):
+        super().__init__(pool_size, stride, padding, name, strides)
 
     def _forward(self, x, training):
         y, argmax = F.max_pool2d(x, self.pool_size, self.stride, self.padding, backend=self.backend)
@@ -85,12 +96,16 @@ class AvgPool2D(_Pool2D):
     count_include_pad : bool
         The divisor is pool_h * pool_w when true, else the number of
         non-padding elements in the window.
-    pool_size, stride, padding, name
+    pool_size, stride, padding, name, strides
         As for :class:`MaxPool2D`.
+
+    Notes
+    -----
+    Keras's name ``AveragePooling2D`` is this class.
     """
 
-    def __init__(self, pool_size=2, stride=None, padding=0, count_include_pad=True, name=None):
-        super().__init__(pool_size, stride, padding, name)
+    def __init__(self, pool_size=2, stride=None, padding=0, count_include_pad=True, name=None, *, strides=None):
+        super().__init__(pool_size, stride, padding, name, strides)
         self.count_include_pad = check.boolean("count_include_pad", count_include_pad)
 
     def _forward(self, x, training):
@@ -193,3 +208,9 @@ class Subsampling2D(_Pool2D):
     def get_config(self):
         """The constructor's keyword arguments, JSON-able (see :meth:`Layer.get_config`)."""
         return {"pool_size": list(self.pool_size), **initializers.config(self), "name": self.name}
+
+
+#: Keras's names of the same classes.
+MaxPooling2D = MaxPool2D
+AveragePooling2D = AvgPool2D
+GlobalAveragePooling2D = GlobalAvgPool2D

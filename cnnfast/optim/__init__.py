@@ -9,7 +9,10 @@ those two arrays (``cnnfast.layers.Parameter`` or your own)::
     cnnfast.optim.clip_grad_norm(model.parameters(), max_norm=5.0)
     opt.step()
 
-``get("adam", params, lr=1e-3)`` builds an optimizer from its name.
+``get("adam", params, lr=1e-3)`` builds an optimizer from its name.  Keras's
+way works too: ``SGD(learning_rate=0.05, momentum=0.9, nesterov=True)`` without
+parameters, given to ``model.compile(optimizer=...)``, which binds it to the
+model's parameters (``lr=`` and ``learning_rate=`` are the same argument).
 """
 
 from __future__ import annotations
@@ -46,9 +49,9 @@ def get(name_or_instance, params=None, **kwargs) -> Optimizer:
         A name ("sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw"; any
         case) or a subclass is built on ``params`` with ``kwargs``
         (``get("sgd", params, lr=0.1, momentum=0.9)`` is ``SGD(params, lr=0.1,
-        momentum=0.9)``); SGD without ``lr`` gets 0.01 (Keras's default; torch
-        requires one).  An :class:`Optimizer` instance is returned as it is: it
-        already holds its parameters, so ``kwargs`` are refused.
+        momentum=0.9)``; ``learning_rate=`` is ``lr=``); SGD's default rate is
+        Keras's, 0.01.  An :class:`Optimizer` instance is returned as it is, so
+        ``kwargs`` are refused.
     params : iterable of parameters
     **kwargs
         For the constructor.
@@ -84,6 +87,4 @@ def get(name_or_instance, params=None, **kwargs) -> Optimizer:
         )
     if params is None:
         raise TypeError(f"get({name_or_instance!r}) needs the parameters to optimize")
-    if cls is SGD and "lr" not in kwargs:
-        kwargs["lr"] = 0.01
     return cls(params, **kwargs)

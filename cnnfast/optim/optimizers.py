@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from .._checks import nonnegative, real
+from .._checks import nonnegative, real, spelled_twice
 from ._params import checked_grad, parameter_list
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW"]
@@ -34,13 +34,16 @@ class Optimizer:
 
     Parameters
     ----------
-    params : iterable of parameters
+    params : iterable of parameters, optional
         Objects with ``.data`` (floating ndarray, updated in place, never
         rebound) and ``.grad`` (ndarray of the same shape and dtype, or None).
         Materialised into the list ``self.params``; empty -> ValueError,
-        an item that is not a parameter -> TypeError.
+        an item that is not a parameter -> TypeError.  None (Keras's way,
+        ``SGD(learning_rate=0.1)``): the optimizer gets the model's parameters
+        from ``model.compile(optimizer=...)``.
     lr : float
         Learning rate, >= 0. ``self.lr`` is read and written by the schedulers.
+        Every optimizer also takes it as ``learning_rate=`` (Keras's name).
 
     Subclasses name their state arrays in ``_state_arrays`` and their scratch
     arrays in ``_scratch_arrays`` and implement ``_update(data, grad, state, scratch)``.
@@ -50,13 +53,31 @@ class Optimizer:
     _scratch_arrays: tuple[str, ...] = ("tmp",)
 
     def __init__(self, params, lr: float):
-        self.params = parameter_list(params)
         self.lr = lr
+        self._bind([] if params is None else parameter_list(params))
+
+    def _bind(self, params):
+        """Hold ``params`` (a checked list), with fresh state: ``compile`` binds an optimizer made without them."""
+        self.params = params
         # state[i] belongs to params[i]: {"step": int, name: ndarray, ...}; empty
         # until the parameter's first step, as in torch (state is created lazily).
         self.state: list[dict] = [{} for _ in self.params]
         # Scratch arrays hold intermediate results within one step; never saved.
         self._scratch: list[dict] = [{} for _ in self.params]
+
+    @property
+    def bound(self) -> bool:
+        """Whether the optimizer holds parameters (False for ``SGD(learning_rate=...)`` before ``compile``)."""
+        return bool(self.params)
+
+    @property
+    def learning_rate(self) -> float:
+        """``lr`` under Keras's name (read and write)."""
+        return self.lr
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        self.lr = value
 
     @property
     def lr(self) -> float:
@@ -86,7 +107,12 @@ class Optimizer:
 
         A gradient whose shape differs from its parameter's is a ValueError, one of
         another dtype (or not an ndarray) a TypeError; both name the parameter index.
+        An optimizer made without parameters that was never given to
+        ``compile`` is a RuntimeError.
         """
+        if not self.params:
+            raise RuntimeError(f"{type(self).__name__} holds no parameters: give it to model.compile(optimizer=...) "
+                               "or make it with model.parameters()")
         for i, p in enumerate(self.params):
             grad = checked_grad(i, p)
             if grad is None:
@@ -226,15 +252,16 @@ class SGD(Optimizer):
     params : iterable of parameters
         Objects with ``.data`` and ``.grad`` (``model.parameters()``).
     lr : float >= 0
+        Default 0.01 (Keras's; torch's is 0.001).
     momentum : float >= 0
     dampening : float
     nesterov : bool
     weight_decay : float >= 0
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0):
-        super().__init__(params, lr)
+    def __init__(self, params=None, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0, *, learning_rate=None):
+        super().__init__(params, spelled_twice("lr", lr, 0.01, "learning_rate", learning_rate))
         self.momentum = nonnegative("momentum", momentum)
         self.dampening = real("dampening", dampening)
         self.weight_decay = nonnegative("weight_decay", weight_decay)
@@ -292,9 +319,9 @@ class Adagrad(Optimizer):
 
     _state_arrays = ("sum",)
 
-    def __init__(self, params, lr: float = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10):
-        super().__init__(params, lr)
+    def __init__(self, params=None, lr: float = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, learning_rate=None):
+        super().__init__(params, spelled_twice("lr", lr, 0.01, "learning_rate", learning_rate))
         self.lr_decay = nonnegative("lr_decay", lr_decay)
         self.weight_decay = nonnegative("weight_decay", weight_decay)
         self.initial_accumulator_value = nonnegative("initial_accumulator_value", initial_accumulator_value)
@@ -347,8 +374,9 @@ class Adadelta(Optimizer):
 
     _state_arrays = ("square_avg", "acc_delta")
 
-    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0):
-        super().__init__(params, lr)
+    def __init__(self, params=None, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0,
+                 *, learning_rate=None):
+        super().__init__(params, spelled_twice("lr", lr, 1.0, "learning_rate", learning_rate))
         self.rho = real("rho", rho)
         if not 0.0 <= self.rho <= 1.0:
             raise ValueError(f"Invalid rho value: {self.rho} (must be in [0, 1])")
@@ -406,9 +434,9 @@ class RMSprop(Optimizer):
     centered : bool
     """
 
-    def __init__(self, params, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
-        super().__init__(params, lr)
+    def __init__(self, params=None, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *, learning_rate=None):
+        super().__init__(params, spelled_twice("lr", lr, 0.01, "learning_rate", learning_rate))
         self.alpha = nonnegative("alpha", alpha)
         self.eps = nonnegative("eps", eps)
         self.weight_decay = nonnegative("weight_decay", weight_decay)
@@ -497,9 +525,9 @@ class Adam(Optimizer):
     # AdamW sets this: decay the weights directly instead of adding to the gradient.
     _decoupled_weight_decay = False
 
-    def __init__(self, params, lr: float = 0.001, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False):
-        super().__init__(params, lr)
+    def __init__(self, params=None, lr: float = 0.001, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, learning_rate=None):
+        super().__init__(params, spelled_twice("lr", lr, 0.001, "learning_rate", learning_rate))
         self.betas = _betas(betas)
         self.eps = nonnegative("eps", eps)
         self.weight_decay = nonnegative("weight_decay", weight_decay)
@@ -567,6 +595,7 @@ class AdamW(Adam):
 
     _decoupled_weight_decay = True
 
-    def __init__(self, params, lr: float = 0.001, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.01, amsgrad: bool = False):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+    def __init__(self, params=None, lr: float = 0.001, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01, amsgrad: bool = False, *, learning_rate=None):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         learning_rate=learning_rate)

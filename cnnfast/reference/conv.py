@@ -136,7 +136,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
         y[n,k,i,j] = b[k] + sum_{c,p,q} W[k,c,p,q] * x_pad[n, g*Cg + c, i*s + p*d, j*s + q*d]
 
-    where ``x_pad`` is ``x`` zero-padded by ``P``.  For a fixed tap (p, q) the
+    where ``x_pad`` is ``x`` zero-padded by ``P`` (for ``padding="same"`` with an
+    odd ``d*(kh - 1)``, one more zero row at the bottom, column at the right).  For a fixed tap (p, q) the
     ``x_pad`` elements used form a strided slice, so the sum is kh*kw channel
     contractions.
     """
@@ -170,7 +171,7 @@ def conv2d_backward(grad_y, x, weight, stride=1, padding=0, dilation=1, groups=1
     """
     grad_y, x, weight, g = _checks.conv2d_backward_args(grad_y, x, weight, stride, padding, dilation, groups)
     grad_x = _conv_input_grad(grad_y, weight, g) if input_grad else None
-    return grad_x, _conv_weight_grad(grad_y, x, g), _bias_grad(grad_y)
+    return _checks.same_crop(grad_x, padding, g), _conv_weight_grad(grad_y, x, g), _bias_grad(grad_y)
 
 
 # ---------------------------------------------------- transposed convolution

@@ -8,6 +8,7 @@ costs a few dictionary operations per batch.
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 import time
@@ -15,6 +16,7 @@ import warnings
 
 from ..callbacks import CallbackList, History, ProgressBar
 from .metrics import Totals, count_correct
+from .objective import Objective
 
 __all__ = ["run", "evaluate", "DeferredInterrupt"]
 
@@ -28,10 +30,11 @@ def evaluate(model, batches):
         The sums; the loss of each batch is weighted by its size.
     """
     totals = Totals(bool(model.metrics))
+    objective = Objective(model)
     for xb, yb in batches:
-        logits = model.forward(xb, training=False)
-        loss, _ = model.loss(logits, yb)
-        totals.add(float(loss), count_correct(logits, yb) if model.metrics else 0, len(xb))
+        output = objective.forward(xb, training=False)
+        loss, _ = objective.loss(output, yb)
+        totals.add(float(loss), count_correct(output, yb, objective.threshold) if model.metrics else 0, len(xb))
     return totals
 
 
@@ -65,8 +68,10 @@ def run(model, source, step, validate, *, epochs, initial_epoch, callbacks, verb
     An epoch's logs cover the batches run (a callback setting
     ``stop_training`` ends the epoch early, as in Keras).  A source that runs
     out of data (a generator exhausted before ``epochs``) stops training with
-    a warning, as Keras does.  Ctrl-C: see :class:`DeferredInterrupt` and
-    ``Sequential.fit``.
+    a warning, as Keras does.  The first batch whose loss is NaN or infinite
+    warns (once per call: the weights are then unusable; the
+    ``TerminateOnNaN`` callback stops training there).  Ctrl-C: see
+    :class:`DeferredInterrupt` and ``Sequential.fit``.
     """
     history = History()
     extra = [ProgressBar(per_batch=verbose == 1)] if verbose else []
@@ -75,11 +80,12 @@ def run(model, source, step, validate, *, epochs, initial_epoch, callbacks, verb
     callbacks = CallbackList([*callbacks, history, *extra], model, params)
     model.stop_training = False
     epoch = None
+    nonfinite = _FirstNonFinite()
     with interrupt or DeferredInterrupt() as ctrl_c:
         try:
             callbacks.on_train_begin({})
             for epoch in range(initial_epoch, epochs):
-                logs = _run_epoch(model, source.epoch(), step, epoch, callbacks, ctrl_c)
+                logs = _run_epoch(model, source.epoch(), step, epoch, callbacks, ctrl_c, nonfinite)
                 if logs is None and model.stop_training:  # stopped before this epoch's first update
                     break
                 if logs is None:
@@ -104,7 +110,7 @@ def run(model, source, step, validate, *, epochs, initial_epoch, callbacks, verb
     return history
 
 
-def _run_epoch(model, batches, step, epoch, callbacks, ctrl_c):
+def _run_epoch(model, batches, step, epoch, callbacks, ctrl_c, nonfinite):
     """One epoch's batches -> the epoch's logs, or None when ``batches`` was empty."""
     callbacks.on_epoch_begin(epoch, {})
     totals = Totals(bool(model.metrics))
@@ -118,6 +124,8 @@ def _run_epoch(model, batches, step, epoch, callbacks, ctrl_c):
             ctrl_c.stop_after(model)
             break
         loss, correct, size = result
+        if not math.isfinite(loss):
+            nonfinite.warn(loss, epoch, batch)
         totals.add(loss, correct, size)
         logs = {"batch": batch, "size": size, **totals.logs()}
         logs["images_per_sec"] = totals.seen / max(time.perf_counter() - start, 1e-9)
@@ -142,6 +150,22 @@ def take_signal(signum, expected, handler):
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signum) is expected:
         return signal.signal(signum, handler)
     return None
+
+
+class _FirstNonFinite:
+    """Warns at the first non-finite training loss of a ``fit`` call, and only then."""
+
+    def __init__(self):
+        self.seen = False
+
+    def warn(self, loss, epoch, batch):
+        if self.seen:
+            return
+        self.seen = True
+        warnings.warn(f"fit: the training loss is {loss} in epoch {epoch + 1}, batch {batch + 1}: the weights are no "
+                      "longer usable and training goes on uselessly.  Look for NaN or inf in the data, lower the "
+                      "learning rate (or clip gradients: compile(clip_norm=...)); callbacks=[TerminateOnNaN()] "
+                      "stops training at such a batch", RuntimeWarning, stacklevel=5)
 
 
 class DeferredInterrupt:

@@ -15,27 +15,30 @@ __all__ = ["METRICS", "count_correct", "Totals"]
 METRICS = ("accuracy", "acc")
 
 
-def count_correct(logits, target):
+def count_correct(outputs, target, threshold=0.0):
     """Number of correct predictions in a batch.
 
     Parameters
     ----------
-    logits : ndarray, shape (N, C) or (N,) / (N, 1)
+    outputs : ndarray, shape (N, C) or (N,) / (N, 1)
         Model outputs.  With C > 1 the prediction is the argmax; with one
-        logit per sample (binary) it is ``logit > 0``.
+        output per sample (binary) it is ``output > threshold``.
     target : ndarray, shape (N,) or (N, C)
         Integer labels, or one-hot / probability rows (their argmax is the
         label); for binary outputs, ``target > 0.5``.
+
+    threshold : float
+        0 for logits, 0.5 for probabilities (a sigmoid's output).
 
     Returns
     -------
     int
     """
-    if logits.ndim == 2 and logits.shape[1] > 1:
-        predicted = logits.argmax(axis=1)
+    if outputs.ndim == 2 and outputs.shape[1] > 1:
+        predicted = outputs.argmax(axis=1)
         labels = target if target.ndim == 1 else target.argmax(axis=1)
     else:
-        predicted = logits.reshape(len(logits)) > 0
+        predicted = outputs.reshape(len(outputs)) > threshold
         labels = target.reshape(len(target)) > 0.5
     return int(np.count_nonzero(predicted == labels))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .. import optim
 from .metrics import count_correct
+from .objective import Objective
 
 __all__ = ["TrainStep"]
 
@@ -21,14 +22,17 @@ class TrainStep:
     Parameters
     ----------
     model : Sequential
-        Built and compiled: its ``loss``, ``optimizer``, ``clip_norm`` and
-        ``metrics`` are read at every call, so a callback may change them.
+        Built and compiled: its ``optimizer``, ``clip_norm`` and ``metrics``
+        are read at every call, so a callback may change them; its loss (and
+        whether a final softmax / sigmoid is folded into it: :class:`.Objective`)
+        is read once, here.
     """
 
-    __slots__ = ("model",)
+    __slots__ = ("model", "objective")
 
     def __init__(self, model):
         self.model = model
+        self.objective = Objective(model)
 
     def __call__(self, x, y):
         """Train on the batch ``x`` (B, *input_shape), ``y`` (B,) or (B, C).
@@ -54,11 +58,11 @@ class TrainStep:
             The batch's mean loss and its number of correct predictions (0
             when accuracy is not tracked).
         """
-        model = self.model
-        logits = model.forward(x, training=True)
-        loss, grad = model.loss(logits, y)
-        model.backward(grad, input_grad=False)  # the data needs no gradient
-        return float(loss), count_correct(logits, y) if model.metrics else 0
+        model, objective = self.model, self.objective
+        output = objective.forward(x, training=True)
+        loss, grad = objective.loss(output, y)
+        objective.backward(grad, input_grad=False)  # the data needs no gradient
+        return float(loss), count_correct(output, y, objective.threshold) if model.metrics else 0
 
     def update(self):
         """Clip the gradients (``clip_norm``), then let the optimizer update the weights."""

@@ -9,6 +9,8 @@ The work is done elsewhere in this package: :mod:`.data` reads the data,
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import _checks as check
@@ -65,13 +67,28 @@ class Trainer:
     def build(self, input_shape=None, rng=None):
         """After the parameters are (re)created, the compiled optimizer is rebuilt on them."""
         super().build(input_shape, rng)
-        if self._optimizer_spec is not None:
-            name, kwargs = self._optimizer_spec
+        self._attach_optimizer()
+
+    def _attach_optimizer(self):
+        """Make compile()'s optimizer on the current parameters (after a build, or a layer added)."""
+        if self._optimizer_spec is None:
+            return
+        name, kwargs = self._optimizer_spec
+        if isinstance(name, optim.Optimizer):  # made without parameters: bind it, with fresh state
+            name._bind(self.parameters())
+            self.optimizer = name
+        else:
             self.optimizer = optim.get(name, self.parameters(), **kwargs)
+
+    def _check_optimizer_can_grow(self):
+        """RuntimeError when the parameters are about to change under an optimizer given as an instance."""
+        if self.optimizer is not None and self._optimizer_spec is None:
+            raise RuntimeError("the model was compiled with an Optimizer holding its parameters: new layers would not "
+                               "be trained.  Add the layers first, or compile again afterwards with an optimizer name")
 
     # ---------------------------------------------------------------- compile
 
-    def compile(self, optimizer="sgd", loss="cross_entropy", metrics=("accuracy",), clip_norm=None,
+    def compile(self, optimizer="sgd", loss="cross_entropy", metrics=("accuracy",), *, clip_norm=None,
                 **optimizer_kwargs):
         """Choose how to train.
 
@@ -80,8 +97,10 @@ class Trainer:
         optimizer : str, Optimizer subclass or Optimizer
             A name ("sgd", "adam", ...) or class, built with ``optimizer_kwargs``
             (such as ``lr=0.1, momentum=0.9``) on the model's parameters, now or
-            when the model is built; or an ``Optimizer`` already holding
-            ``model.parameters()``.
+            when the model is built; an ``Optimizer`` made without parameters,
+            as in Keras (``SGD(learning_rate=0.05, momentum=0.9, nesterov=True)``),
+            which is bound to them the same way (``model.optimizer`` is that
+            object); or one already holding ``model.parameters()``.
         loss : str or callable
             A name ("cross_entropy", "mse", "bce_with_logits") or a loss object
             ``loss(pred, target) -> (value, grad)``.
@@ -104,8 +123,13 @@ class Trainer:
                 raise ValueError(f"clip_norm must be > 0 or None, got {clip_norm}")
         self.clip_norm = clip_norm
         if isinstance(optimizer, optim.Optimizer):
-            self.optimizer = optim.get(optimizer, **optimizer_kwargs)  # refuses kwargs for an instance
-            self._optimizer_spec = None
+            optim.get(optimizer, **optimizer_kwargs)  # refuses kwargs for an instance
+            if optimizer.bound:
+                self.optimizer, self._optimizer_spec = optimizer, None
+            else:  # Keras's SGD(learning_rate=...): bound to the parameters, now or when they exist
+                self.optimizer, self._optimizer_spec = None, (optimizer, {})
+                if self.built:
+                    self._attach_optimizer()
         elif self.built:
             self.optimizer = optim.get(optimizer, self.parameters(), **optimizer_kwargs)
             self._optimizer_spec = (optimizer, dict(optimizer_kwargs))
@@ -114,6 +138,59 @@ class Trainer:
             # parameter, so a typo fails here and not at the start of training.
             optim.get(optimizer, [_StandIn(self.dtype)], **optimizer_kwargs)
             self.optimizer, self._optimizer_spec = None, (optimizer, dict(optimizer_kwargs))
+
+    def get_compile_config(self):
+        """What :meth:`compile` was given, JSON-able (Keras's ``get_compile_config``); None if not compiled.
+
+        Returns
+        -------
+        dict or None
+            ``{"loss": {"class", "config"}, "optimizer": {"class", "config"},
+            "metrics": [...], "clip_norm": ...}``.  ``loss`` or ``optimizer``
+            is None when it is not one of cnnfast's classes (a function, a
+            subclass of your own): such a model cannot be compiled from the config.
+        """
+        if self.loss is None:
+            return None
+        return {"loss": _described(self.loss, losses, losses.Loss), "optimizer": self._optimizer_description(),
+                "metrics": list(self.metrics), "clip_norm": self.clip_norm}
+
+    def compile_from_config(self, config):
+        """Compile as :meth:`get_compile_config` described (Keras's ``compile_from_config``).
+
+        Parameters
+        ----------
+        config : dict
+
+        Returns
+        -------
+        bool
+            False (with a warning, the model left uncompiled) when the loss or
+            the optimizer was not one of cnnfast's and cannot be rebuilt.
+        """
+        if not isinstance(config, dict):
+            raise TypeError(f"config must be a dict from get_compile_config, got {type(config).__name__}")
+        loss, optimizer = config.get("loss"), config.get("optimizer")
+        if loss is None or optimizer is None:
+            missing = "loss" if loss is None else "optimizer"
+            warnings.warn(f"the model was compiled with a {missing} that is not one of cnnfast's, which cannot be "
+                          "saved: call compile() before evaluate() or fit()", UserWarning, stacklevel=3)
+            return False
+        loss_class = _known_class(losses, loss["class"], losses.Loss, "loss")
+        optimizer_class = _known_class(optim, optimizer["class"], optim.Optimizer, "optimizer")
+        self.compile(optimizer_class, loss=loss_class(**loss["config"]), metrics=config.get("metrics", ()),
+                     clip_norm=config.get("clip_norm"), **optimizer["config"])
+        return True
+
+    def _optimizer_description(self):
+        if self.optimizer is not None:
+            return _described(self.optimizer, optim, optim.Optimizer)
+        name, kwargs = self._optimizer_spec
+        if isinstance(name, optim.Optimizer):
+            return _described(name, optim, optim.Optimizer)
+        # Not built yet: the class and keyword arguments compile() was given.
+        cls = optim.get(name, [_StandIn(self.dtype)], **kwargs)
+        return {"class": type(cls).__name__, "config": cls.get_config()}
 
     def _require_compiled(self, what):
         if self.loss is None:
@@ -153,9 +230,16 @@ class Trainer:
             logs["accuracy"] = correct / size
         return logs
 
-    def fit(self, x, y=None, epochs=1, batch_size=None, validation_split=0.0, validation_data=None, shuffle=True,
-            callbacks=(), verbose=1, initial_epoch=0, augment=None, steps_per_epoch=None, distributed=False):
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, *, initial_epoch=0, steps_per_epoch=None, augment=None,
+            distributed=False):
         """Train for ``epochs - initial_epoch`` epochs.
+
+        The positional order is Keras's, ``fit(x, y, batch_size, epochs, verbose,
+        callbacks, validation_split, validation_data, shuffle)``; the rest is
+        keyword-only (Keras's next positions, ``class_weight`` and
+        ``sample_weight``, are not supported, so no later argument can take
+        their place by accident).
 
         Parameters
         ----------
@@ -169,9 +253,13 @@ class Trainer:
             stops with a warning).
         y : ndarray, optional
             (N,) integer labels or (N, C) float targets; only with an array ``x``.
-        epochs : int
         batch_size : int, optional
             Default 32; only with an array ``x`` (a batch iterator makes its own).
+        epochs : int
+        verbose : {"auto", 0, 1, 2}
+            0 silent; 1 or "auto" (the default) a progress bar per epoch on a
+            terminal, one line per epoch elsewhere (logs, pipes); 2 one line per epoch.
+        callbacks : sequence of Callback, optional
         validation_split : float in [0, 1)
             The LAST fraction of the arrays (taken before shuffling, as Keras)
             is held out; arrays only.
@@ -183,9 +271,6 @@ class Trainer:
         shuffle : bool
             Arrays: a new permutation every epoch from the model's seeded
             generator.  Ignored for a batch iterator (it shuffles itself).
-        callbacks : sequence of Callback
-        verbose : {0, 1, 2}
-            0 silent, 1 a progress bar per epoch, 2 one line per epoch.
         initial_epoch : int
             The epoch to start from (for resuming); ``epochs`` is the last one.
         augment : ImageDataGenerator or callable, optional
@@ -233,7 +318,7 @@ class Trainer:
         if initial_epoch < 0 or epochs < initial_epoch:
             raise ValueError(f"need 0 <= initial_epoch <= epochs, got initial_epoch={initial_epoch}, epochs={epochs}")
         steps = None if steps_per_epoch is None else check.positive_int("steps_per_epoch", steps_per_epoch, None)
-        check.one_of("verbose", verbose, (0, 1, 2))
+        verbose = 1 if check.one_of("verbose", verbose, ("auto", 0, 1, 2)) == "auto" else verbose
         transform = getattr(augment, "random_transform", augment)
         if transform is not None and not callable(transform):
             raise TypeError(f"augment must be an ImageDataGenerator or a callable, got {type(augment).__name__}")
@@ -295,7 +380,12 @@ class Trainer:
 
     # -------------------------------------------------------------- evaluation
 
-    def evaluate(self, x, y=None, batch_size=256, verbose=0, distributed=False):
+    @property
+    def metrics_names(self):
+        """``["loss", *metrics]``: the order of :meth:`evaluate`'s list (Keras's attribute)."""
+        return ["loss", *self.metrics]
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose=0, *, return_dict=False, distributed=False):
         """Mean loss (and accuracy if compiled with it) over ``(x, y)``, in inference mode.
 
         Parameters
@@ -305,21 +395,29 @@ class Trainer:
             pairs (one pass is evaluated).
         y : ndarray, optional
             (N,) labels or (N, C) targets, with an array ``x``.
-        batch_size : int
-        verbose : int
+        batch_size : int, optional
+            Default 256 (no caches are kept, so a large batch is cheap).
+        verbose : {0, 1, 2, "auto"}
             Non-zero: print the result on one line.
+        return_dict : bool
+            Return ``{"loss": ..., "accuracy": ...}`` instead of the list.
         distributed : bool
             Every MPI process passes the same arrays and evaluates its share
             of the batches; the result is the whole set's, on every process.
 
         Returns
         -------
-        dict
-            ``{"loss": ..., "accuracy": ...}``; the loss is the size-weighted
-            mean of the batch losses.
+        float, list or dict
+            As Keras: the loss alone when compiled without metrics, else the
+            list ``[loss, accuracy]`` (in :attr:`metrics_names` order), so
+            ``loss, acc = model.evaluate(x, y)`` works; the dict with
+            ``return_dict=True``.  The loss is the size-weighted mean of the
+            batch losses.
         """
         self._require_compiled("evaluate")
-        batch_size = check.positive_int("batch_size", batch_size, None)
+        check.one_of("verbose", verbose, ("auto", 0, 1, 2))
+        batch_size = check.positive_int("batch_size", _VALIDATION_BATCH_SIZE if batch_size is None else batch_size,
+                                        None)
         if data.is_batch_stream(x):
             if y is not None:
                 raise ValueError("evaluate: y must not be given when x is a batch iterator or generator")
@@ -339,4 +437,22 @@ class Trainer:
         result = totals.logs()
         if verbose and not (distributed and parallel.rank() > 0):  # one process prints
             print(format_logs(result), flush=True)
-        return result
+        if return_dict:
+            return result
+        values = [result[name] for name in self.metrics_names]
+        return values[0] if len(values) == 1 else values
+
+
+def _described(instance, module, base):
+    """``{"class": name, "config": ...}`` for an instance of one of ``module``'s own classes, else None."""
+    name = type(instance).__name__
+    if getattr(module, name, None) is type(instance) and isinstance(instance, base):
+        return {"class": name, "config": instance.get_config()}
+    return None
+
+
+def _known_class(module, name, base, what):
+    cls = getattr(module, str(name), None)
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ValueError(f"unknown {what} class {name!r} in the compile configuration")
+    return cls
