@@ -11,6 +11,14 @@ thread, and the build says so loudly.  Set
 scratch copy and runs the kernel tests under it.  Python must then be run
 with the sanitizer runtimes preloaded (see ``.ci/sanitize``).
 
+The convolution engine's micro-kernels are compiled once per instruction set
+into the same library (csrc/ukernel_<isa>.c) and chosen at run time from
+CPUID, so no file is built with -march=native and one wheel serves every CPU.
+gcc and clang take each ISA file's target from the pragmas at its top (no
+flags, so a universal2 or cross build needs nothing special); MSVC, which
+accepts any intrinsic but vectorises and encodes the rest of a file for its
+/arch, gets /arch:AVX2 or /arch:AVX512 for those files alone (ISA_FLAGS).
+
 On macOS, Apple clang has no OpenMP runtime of its own: point the build at one
 with ``CPPFLAGS=-I<prefix>/include`` and ``LDFLAGS=-L<prefix>/lib
 -Wl,-rpath,<prefix>/lib`` (the wheels use conda-forge's ``llvm-openmp``; see
@@ -19,6 +27,7 @@ with ``CPPFLAGS=-I<prefix>/include`` and ``LDFLAGS=-L<prefix>/lib
 """
 
 import os
+import platform
 import shlex
 import sys
 import tempfile
@@ -76,8 +85,31 @@ def compiles_with(compiler, compile_flags, link_flags):
     return True
 
 
+# Per-file flags for the ISA-specific micro-kernels, by compiler type; gcc and
+# clang need none (see the module docstring).  x86-64 MSVC only: the files
+# compile to nothing on other architectures.
+ISA_FLAGS = {
+    "msvc": {"csrc/ukernel_avx2.c": ["/arch:AVX2"], "csrc/ukernel_avx512.c": ["/arch:AVX512"]},
+}
+
+
 class BuildExtWithOpenMP(build_ext):
     """build_ext that adds OpenMP and optimisation flags for the compiler in use."""
+
+    def build_extension(self, ext):
+        # Files with flags of their own are compiled here and linked as objects.
+        per_file = ISA_FLAGS.get(self.compiler.compiler_type, {})
+        if sys.platform == "win32" and platform.machine().lower() not in ("amd64", "x86_64"):
+            per_file = {}
+        own = [source for source in ext.sources if source.replace(os.sep, "/") in per_file]
+        if own:
+            ext.sources = [source for source in ext.sources if source not in own]
+            for source in own:
+                ext.extra_objects += self.compiler.compile(
+                    [source], output_dir=self.build_temp, include_dirs=ext.include_dirs,
+                    extra_postargs=ext.extra_compile_args + per_file[source.replace(os.sep, "/")],
+                    depends=ext.depends)
+        super().build_extension(ext)
 
     def build_extensions(self):
         msvc = self.compiler.compiler_type == "msvc"

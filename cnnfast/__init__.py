@@ -15,6 +15,7 @@ bundled subset, augmentation), ``utils`` (``to_categorical``, ``to_torch``),
 imported only when used).
 Threads: ``set_num_threads``/``get_num_threads`` (default: ``OMP_NUM_THREADS``, else the CPUs
 the process may use: affinity mask, cgroup CPU quota).
+Micro-kernels: ``get_isa``/``set_isa`` (from ``CNNFAST_ISA``; the CPU's best by default).
 """
 
 # The order matters: _runtime first (it loads BLAS), then the rest.
@@ -26,6 +27,7 @@ from ._runtime import (  # loads BLAS before any kernel can run
     set_workspace_limit,
     show_config,
 )
+from ._isa import get_isa, set_isa  # noqa: E402
 from ._version import __version__
 from . import functional, reference  # noqa: E402
 from . import callbacks, datasets, layers, losses, models, optim, utils  # noqa: E402
@@ -57,4 +59,6 @@ __all__ = [
     "get_workspace_limit",
     "set_workspace_limit",
     "show_config",
+    "get_isa",
+    "set_isa",
 ]

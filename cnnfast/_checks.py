@@ -69,6 +69,11 @@ __all__ = [
     "max_pool2d_backward_args",
     "global_avg_pool2d_args",
     "global_avg_pool2d_backward_args",
+    "batch_norm_train_args",
+    "batch_norm_train_backward_args",
+    "batch_norm_affine_args",
+    "relu_args",
+    "relu_backward_args",
 ]
 
 #: The dtypes every array of cnnfast holds.
@@ -531,3 +536,74 @@ def global_avg_pool2d_backward_args(grad_y, x_shape):
     shape = _input_shape(x_shape, grad_y)
     geometry = pool_geometry(shape, shape[2:], (1, 1), (0, 0))
     return (*contiguous(grad_y), geometry)
+
+
+# ------------------------------------------------- batch norm, ReLU
+
+
+def _per_channel(x, **arrays):
+    """Each of ``arrays`` (C,) for x (N, C, ...)."""
+    for name, array in arrays.items():
+        _expect_shape(name, array, (x.shape[1],), f"one value per channel of x {x.shape}")
+
+
+def _channels_input(name, x):
+    """``x`` (N, C, ...) with non-zero sizes after the batch axis."""
+    if x.ndim < 2:
+        raise ValueError(f"{name} must be (N, C, ...) with at least 2 axes, got shape {x.shape}")
+    _nonempty(name, x, 1)
+    check_size(name, x.shape)
+
+
+def batch_norm_train_args(x, weight, bias, eps):
+    """Checked ``(x, weight, bias, eps)`` for ``batch_norm_train``: x (N, C, ...), weight and bias (C,), eps > 0.
+
+    ``bias=None`` is zeros (torch's meaning).
+
+    As torch, more than one value per channel (N times the spatial size) is needed:
+    the variance of one value is 0 and the normalised output would be 0 whatever x.
+    """
+    x, weight, bias = float_arrays(x=x, weight=weight, bias=bias)
+    _channels_input("x", x)
+    if bias is None:  # no shift, as torch's batch_norm(bias=None)
+        bias = np.zeros(x.shape[1], dtype=x.dtype)
+    _per_channel(x, weight=weight, bias=bias)
+    eps = finite("eps", eps)
+    if eps <= 0.0:
+        raise ValueError(f"eps must be > 0, got {eps!r}")
+    if x.size // x.shape[1] < 2:
+        raise ValueError(f"x must have more than 1 value per channel (over N and the spatial axes), "
+                         f"got shape {x.shape}")
+    return (*contiguous(x, weight, bias), eps)
+
+
+def batch_norm_train_backward_args(grad_y, x, mean, inv_std, weight):
+    """Checked ``(grad_y, x, mean, inv_std, weight)`` for ``batch_norm_train_backward``: grad_y as x, the rest (C,)."""
+    grad_y, x, mean, inv_std, weight = float_arrays(grad_y=grad_y, x=x, mean=mean, inv_std=inv_std, weight=weight)
+    _channels_input("x", x)
+    _per_channel(x, mean=mean, inv_std=inv_std, weight=weight)
+    _expect_shape("grad_y", grad_y, x.shape, "x's")
+    return contiguous(grad_y, x, mean, inv_std, weight)
+
+
+def batch_norm_affine_args(x, scale, shift):
+    """Checked ``(x, scale, shift)`` for ``batch_norm_affine``: x (N, C, ...), scale and shift (C,)."""
+    x, scale, shift = float_arrays(x=x, scale=scale, shift=shift)
+    _channels_input("x", x)
+    _per_channel(x, scale=scale, shift=shift)
+    return contiguous(x, scale, shift)
+
+
+def relu_args(x):
+    """Checked ``x`` for ``relu``: any shape."""
+    (x,) = float_arrays(x=x)
+    check_size("x", x.shape)
+    return contiguous(x)[0]
+
+
+def relu_backward_args(grad_y, y):
+    """Checked ``(grad_y, y)`` for ``relu_backward``: one shape."""
+    grad_y, y = float_arrays(grad_y=grad_y, y=y)
+    _expect_shape("grad_y", grad_y, y.shape, "y's")
+    check_size("y", y.shape)
+    return contiguous(grad_y, y)

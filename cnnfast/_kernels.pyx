@@ -44,6 +44,27 @@ cdef extern from "threads.h" nogil:
     void cnnfast_force_parallel(int enabled)
 
 
+cdef extern from "isa.h" nogil:
+    int cnnfast_isa_available(int isa)
+    int cnnfast_isa_best()
+    int cnnfast_get_isa()
+    int cnnfast_set_isa(int isa)
+    const char *cnnfast_isa_name(int isa)
+    enum: CNNFAST_ISA_COUNT
+
+
+cdef extern from "ukernel.h" nogil:
+    ctypedef double (*cnnfast_peak_fn)(Py_ssize_t iterations, double *checksum)
+    ctypedef struct cnnfast_ukernel_table_f32:
+        int mr, nr, wg_rows, wg_cols, lanes
+        cnnfast_peak_fn fma_peak
+    ctypedef struct cnnfast_ukernel_table_f64:
+        int mr, nr, wg_rows, wg_cols, lanes
+        cnnfast_peak_fn fma_peak
+    const cnnfast_ukernel_table_f32 *cnnfast_ukernels_f32(int isa)
+    const cnnfast_ukernel_table_f64 *cnnfast_ukernels_f64(int isa)
+
+
 cdef extern from "blas.h" nogil:
     ctypedef void (*cnnfast_sgemm_fn)(int, int, int, int, int, int, float, const float *, int,
                                       const float *, int, float, float *, int)
@@ -84,6 +105,16 @@ cdef extern from "conv2d.h" nogil:
                             const double *weight, double *grad_x, double *grad_weight)
     void conv2d_bias_grad_f32(const conv2d_geometry *g, const float *grad_y, float *grad_bias)
     void conv2d_bias_grad_f64(const conv2d_geometry *g, const double *grad_y, double *grad_bias)
+    enum: CONV2D_PATH_AUTO, CONV2D_PATH_ENGINE, CONV2D_PATH_BLAS
+    enum: CONV2D_PASS_FORWARD, CONV2D_PASS_INPUT_GRAD, CONV2D_PASS_WEIGHT_GRAD
+    int conv2d_path_for(const conv2d_geometry *g, int conv_pass)
+    const char *conv2d_path_rule()
+    void conv2d_set_path(int path)
+    int conv2d_get_path()
+
+
+cdef extern from "depthwise.h" nogil:
+    int depthwise_conv2d_applies(const conv2d_geometry *g)
 
 
 cdef extern from "pool2d.h" nogil:
@@ -117,6 +148,36 @@ cdef extern from "linear.h" nogil:
     void linear_backward_f64(Py_ssize_t batch, Py_ssize_t in_features, Py_ssize_t out_features,
                              const double *grad_y, const double *x, const double *weight,
                              double *grad_x, double *grad_weight, double *grad_bias)
+
+
+cdef extern from "batchnorm.h" nogil:
+    void batchnorm_train_forward_f32(Py_ssize_t n, Py_ssize_t channels, Py_ssize_t spatial, const float *x,
+                                     const float *weight, const float *bias, double eps, float *y, float *mean,
+                                     float *var, float *inv_std)
+    void batchnorm_train_forward_f64(Py_ssize_t n, Py_ssize_t channels, Py_ssize_t spatial, const double *x,
+                                     const double *weight, const double *bias, double eps, double *y, double *mean,
+                                     double *var, double *inv_std)
+    void batchnorm_train_backward_f32(Py_ssize_t n, Py_ssize_t channels, Py_ssize_t spatial, const float *grad_y,
+                                      const float *x, const float *mean, const float *inv_std, const float *weight,
+                                      float *grad_x, float *grad_weight, float *grad_bias)
+    void batchnorm_train_backward_f64(Py_ssize_t n, Py_ssize_t channels, Py_ssize_t spatial, const double *grad_y,
+                                      const double *x, const double *mean, const double *inv_std,
+                                      const double *weight, double *grad_x, double *grad_weight, double *grad_bias)
+    void batchnorm_affine_f32(Py_ssize_t n, Py_ssize_t channels, Py_ssize_t spatial, const float *x,
+                              const float *scale, const float *shift, float *y)
+    void batchnorm_affine_f64(Py_ssize_t n, Py_ssize_t channels, Py_ssize_t spatial, const double *x,
+                              const double *scale, const double *shift, double *y)
+
+
+cdef extern from "elementwise.h" nogil:
+    void relu_forward_f32(Py_ssize_t count, const float *x, float *y)
+    void relu_forward_f64(Py_ssize_t count, const double *x, double *y)
+    void relu_backward_f32(Py_ssize_t count, const float *grad_y, const float *y, float *grad_x)
+    void relu_backward_f64(Py_ssize_t count, const double *grad_y, const double *y, double *grad_x)
+    void sgd_update_f32(Py_ssize_t count, float *data, const float *grad, float *buf, double lr, double momentum,
+                        double dampening, int nesterov, double weight_decay, int first_step)
+    void sgd_update_f64(Py_ssize_t count, double *data, const double *grad, double *buf, double lr,
+                        double momentum, double dampening, int nesterov, double weight_decay, int first_step)
 
 
 # The C side and _geometry must agree on what a 32-bit BLAS takes.
@@ -156,6 +217,83 @@ def set_workspace_limit(size_t nbytes):
 
 def get_workspace_limit():
     return conv2d_get_workspace_limit()
+
+
+# ------------------------------------------------------- instruction sets
+
+ISA_NAMES = tuple(cnnfast_isa_name(i).decode() for i in range(CNNFAST_ISA_COUNT))
+
+
+def isa_available(name):
+    """Whether the micro-kernels for ISA ``name`` are compiled in and this CPU runs them."""
+    return bool(cnnfast_isa_available(ISA_NAMES.index(name)))
+
+
+def best_isa():
+    return ISA_NAMES[cnnfast_isa_best()]
+
+
+def get_isa():
+    return ISA_NAMES[cnnfast_get_isa()]
+
+
+def set_isa(name):
+    """Use the micro-kernels of ISA ``name`` (one of ISA_NAMES that is available)."""
+    if name not in ISA_NAMES or cnnfast_set_isa(ISA_NAMES.index(name)) != 0:
+        raise ValueError(f"ISA {name!r} is not available here; available: "
+                         f"{[n for n in ISA_NAMES if isa_available(n)]}")
+
+
+def ukernel_shape(name, dtype_char):
+    """(mr, nr, wg_rows, wg_cols, lanes) of ISA ``name`` for float32 ('f') or float64 ('d')."""
+    cdef int isa = ISA_NAMES.index(name)
+    if dtype_char == "f":
+        t32 = cnnfast_ukernels_f32(isa)
+        return None if t32 == NULL else (t32.mr, t32.nr, t32.wg_rows, t32.wg_cols, t32.lanes)
+    t64 = cnnfast_ukernels_f64(isa)
+    return None if t64 == NULL else (t64.mr, t64.nr, t64.wg_rows, t64.wg_cols, t64.lanes)
+
+
+def fma_peak_flops(name, dtype_char, Py_ssize_t iterations):
+    """Run ``iterations`` rounds of the ISA's register-resident FMA loop (GIL
+    released); returns the flops done.  The caller times it."""
+    cdef int isa = ISA_NAMES.index(name)
+    if not cnnfast_isa_available(isa):
+        raise ValueError(f"ISA {name!r} is not available here")
+    cdef cnnfast_peak_fn peak = cnnfast_ukernels_f32(isa).fma_peak if dtype_char == "f" \
+        else cnnfast_ukernels_f64(isa).fma_peak
+    cdef double checksum = 0, flops
+    with nogil:
+        flops = peak(iterations, &checksum)
+    return flops
+
+
+CONV_PATHS = {"auto": CONV2D_PATH_AUTO, "engine": CONV2D_PATH_ENGINE, "blas": CONV2D_PATH_BLAS}
+CONV_PASSES = {"forward": CONV2D_PASS_FORWARD, "input_grad": CONV2D_PASS_INPUT_GRAD,
+               "weight_grad": CONV2D_PASS_WEIGHT_GRAD}
+
+
+def set_conv_path(name):
+    """Force every convolution onto one implementation ("engine" or "blas"), or
+    back to the per-shape rule ("auto").  For tests and benchmarks."""
+    conv2d_set_path(CONV_PATHS[name])
+
+
+def get_conv_path():
+    return {v: k for k, v in CONV_PATHS.items()}[conv2d_get_path()]
+
+
+def conv_path_for(g, pass_name):
+    """"engine", "blas" or "depthwise": the implementation the pass
+    ``pass_name`` of ConvGeometry ``g`` takes now (for finite weights)."""
+    cdef conv2d_geometry c = _conv_geometry(g)
+    if depthwise_conv2d_applies(&c):
+        return "depthwise"
+    return {v: k for k, v in CONV_PATHS.items()}[conv2d_path_for(&c, CONV_PASSES[pass_name])]
+
+
+def conv_path_rule():
+    return conv2d_path_rule().decode()
 
 
 def register_blas(uintptr_t sgemm, uintptr_t dgemm, uintptr_t get_threads, uintptr_t set_threads):
@@ -533,3 +671,116 @@ def avg_pool2d_backward(g, bint count_include_pad, const real[:, :, :, ::1] grad
             avg_pool2d_backward_f32(&c, count_include_pad, &grad_y[0, 0, 0, 0], &grad_x[0, 0, 0, 0])
         else:
             avg_pool2d_backward_f64(&c, count_include_pad, &grad_y[0, 0, 0, 0], &grad_x[0, 0, 0, 0])
+
+
+# ------------------------------------------------------------ normalisation
+
+cdef _same_size(name, arr, Py_ssize_t size):
+    if arr.shape[0] != size:
+        raise ValueError(f"{name} has {arr.shape[0]} elements, expected {size}")
+
+
+def batchnorm_train_forward(const real[:, :, ::1] x, const real[::1] weight, const real[::1] bias, double eps,
+                            real[:, :, ::1] y, real[::1] mean, real[::1] var, real[::1] inv_std):
+    """x (N, C, S) -> y (N, C, S) with the batch statistics; mean, var (biased), inv_std (C,) written."""
+    cdef Py_ssize_t n = x.shape[0], channels = x.shape[1], spatial = x.shape[2]
+    _shape("y", y, (n, channels, spatial))
+    for name, arr in (("weight", weight), ("bias", bias), ("mean", mean), ("var", var), ("inv_std", inv_std)):
+        _same_size(name, arr, channels)
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    if n * spatial < 1 or channels < 1:
+        raise ValueError(f"batch norm needs at least one value per channel, got x of shape {tuple(x.shape)}")
+    with nogil:
+        if real is float:
+            batchnorm_train_forward_f32(n, channels, spatial, &x[0, 0, 0], &weight[0], &bias[0], eps, &y[0, 0, 0],
+                                        &mean[0], &var[0], &inv_std[0])
+        else:
+            batchnorm_train_forward_f64(n, channels, spatial, &x[0, 0, 0], &weight[0], &bias[0], eps, &y[0, 0, 0],
+                                        &mean[0], &var[0], &inv_std[0])
+
+
+def batchnorm_train_backward(const real[:, :, ::1] grad_y, const real[:, :, ::1] x, const real[::1] mean,
+                             const real[::1] inv_std, const real[::1] weight, real[:, :, ::1] grad_x,
+                             real[::1] grad_weight, real[::1] grad_bias):
+    """grad_x (N, C, S), grad_weight and grad_bias (C,) of the training forward."""
+    cdef Py_ssize_t n = x.shape[0], channels = x.shape[1], spatial = x.shape[2]
+    _shape("grad_y", grad_y, (n, channels, spatial))
+    _shape("grad_x", grad_x, (n, channels, spatial))
+    for name, arr in (("mean", mean), ("inv_std", inv_std), ("weight", weight), ("grad_weight", grad_weight),
+                      ("grad_bias", grad_bias)):
+        _same_size(name, arr, channels)
+    if channels < 1:
+        raise ValueError(f"batch norm needs at least one channel, got x of shape {tuple(x.shape)}")
+    if n * spatial == 0:  # an empty batch: no values, no gradient
+        grad_weight[:] = 0
+        grad_bias[:] = 0
+        return
+    with nogil:
+        if real is float:
+            batchnorm_train_backward_f32(n, channels, spatial, &grad_y[0, 0, 0], &x[0, 0, 0], &mean[0], &inv_std[0],
+                                         &weight[0], &grad_x[0, 0, 0], &grad_weight[0], &grad_bias[0])
+        else:
+            batchnorm_train_backward_f64(n, channels, spatial, &grad_y[0, 0, 0], &x[0, 0, 0], &mean[0], &inv_std[0],
+                                         &weight[0], &grad_x[0, 0, 0], &grad_weight[0], &grad_bias[0])
+
+
+def batchnorm_affine(const real[:, :, ::1] x, const real[::1] scale, const real[::1] shift, real[:, :, ::1] y):
+    """y (N, C, S) = x * scale[c] + shift[c] (fixed statistics)."""
+    cdef Py_ssize_t n = x.shape[0], channels = x.shape[1], spatial = x.shape[2]
+    _shape("y", y, (n, channels, spatial))
+    _same_size("scale", scale, channels)
+    _same_size("shift", shift, channels)
+    if n * channels * spatial == 0:
+        return
+    with nogil:
+        if real is float:
+            batchnorm_affine_f32(n, channels, spatial, &x[0, 0, 0], &scale[0], &shift[0], &y[0, 0, 0])
+        else:
+            batchnorm_affine_f64(n, channels, spatial, &x[0, 0, 0], &scale[0], &shift[0], &y[0, 0, 0])
+
+
+# ------------------------------------------------------------- element-wise
+
+def relu_forward(const real[::1] x, real[::1] y):
+    """y = max(x, 0) (flat arrays of one size; NaN kept)."""
+    _same_size("y", y, x.shape[0])
+    if x.shape[0] == 0:
+        return
+    with nogil:
+        if real is float:
+            relu_forward_f32(x.shape[0], &x[0], &y[0])
+        else:
+            relu_forward_f64(x.shape[0], &x[0], &y[0])
+
+
+def relu_backward(const real[::1] grad_y, const real[::1] y, real[::1] grad_x):
+    """grad_x = grad_y * (y > 0) (flat arrays of one size)."""
+    _same_size("y", y, grad_y.shape[0])
+    _same_size("grad_x", grad_x, grad_y.shape[0])
+    if grad_y.shape[0] == 0:
+        return
+    with nogil:
+        if real is float:
+            relu_backward_f32(grad_y.shape[0], &grad_y[0], &y[0], &grad_x[0])
+        else:
+            relu_backward_f64(grad_y.shape[0], &grad_y[0], &y[0], &grad_x[0])
+
+
+def sgd_update(real[::1] data, const real[::1] grad, real[::1] buf, double lr, double momentum, double dampening,
+               bint nesterov, double weight_decay, bint first_step):
+    """One SGD step in place on flat arrays (buf None without momentum)."""
+    cdef Py_ssize_t count = data.shape[0]
+    _same_size("grad", grad, count)
+    if buf is not None:
+        _same_size("buf", buf, count)
+    if count == 0:
+        return
+    cdef real *buf_ptr = &buf[0] if buf is not None else NULL
+    with nogil:
+        if real is float:
+            sgd_update_f32(count, &data[0], &grad[0], buf_ptr, lr, momentum, dampening, nesterov, weight_decay,
+                           first_step)
+        else:
+            sgd_update_f64(count, &data[0], &grad[0], buf_ptr, lr, momentum, dampening, nesterov, weight_decay,
+                           first_step)

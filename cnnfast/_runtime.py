@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from . import _kernels
+from . import _isa, _kernels
 from ._checks import positive_int
 from ._thread_count import MAX_THREADS, adaptive_from_environment, effective_num_threads
 from ._version import __version__
@@ -177,6 +177,7 @@ def config():
                 "which parallelise with OpenMP",
         "python": sys.version.split()[0],
         "platform": f"{platform.system()} {platform.machine()}",
+        **_isa.config(),
     }
 
 

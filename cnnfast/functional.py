@@ -1,4 +1,4 @@
-"""Convolution, pooling and linear functions, forward and backward (NCHW).
+"""Convolution, pooling, linear, batch-norm and ReLU functions, forward and backward (NCHW).
 
 Argument semantics follow ``torch.nn.functional``: ``stride``, ``padding``,
 ``dilation`` and ``kernel_size`` are an int or a ``(height, width)`` pair;
@@ -14,6 +14,8 @@ same argument checks, so both refuse bad input with the same
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -357,3 +359,186 @@ def linear_backward(grad_y, x, weight, backend="fast"):
     grad_bias = np.empty(weight.shape[0], dtype=x.dtype)
     _kernels.linear_backward(grad_y, x, weight, grad_x, grad_weight, grad_bias)
     return grad_x, grad_weight, grad_bias
+
+
+# ------------------------------------------------- batch norm, ReLU, SGD
+
+
+def _as_channels(array):
+    """(N, C, ...) -> a (N, C, S) view, S the product of the spatial sizes (1 for (N, C))."""
+    return array.reshape(array.shape[0], array.shape[1], math.prod(array.shape[2:]))  # not -1: N may be 0
+
+
+def batch_norm_train(x, weight, bias, eps=1e-5, backend="fast"):
+    """Batch normalisation with the batch's statistics (``torch.nn.functional.batch_norm``, training mode).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, ...), float32 or float64
+        More than one value per channel (N times the spatial size), as torch.
+    weight : ndarray, shape (C,), x's dtype
+    bias : ndarray, shape (C,), x's dtype, or None (zeros)
+    eps : float > 0
+        Added to the variance.
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    y : ndarray, x's shape and dtype
+        ``(x - mean) * inv_std * weight + bias`` per channel.
+    mean, var : ndarray, shape (C,)
+        The batch mean and the biased batch variance, over every axis but 1.
+    inv_std : ndarray, shape (C,)
+        ``1 / sqrt(var + eps)``, what :func:`batch_norm_train_backward` takes.
+
+    Notes
+    -----
+    The fast backend makes three passes over x (mean, centred variance, output),
+    the sums in float64, one channel per thread.
+    """
+    if _is_reference(backend):
+        return reference.batch_norm_train(x, weight, bias, eps)
+    x, weight, bias, eps = _checks.batch_norm_train_args(x, weight, bias, eps)
+    y = np.empty_like(x)
+    mean, var, inv_std = (np.empty(x.shape[1], dtype=x.dtype) for _ in range(3))
+    _kernels.batchnorm_train_forward(_as_channels(x), weight, bias, eps, _as_channels(y), mean, var, inv_std)
+    return y, mean, var, inv_std
+
+
+def batch_norm_train_backward(grad_y, x, mean, inv_std, weight, backend="fast"):
+    """Gradients of :func:`batch_norm_train`.
+
+    Parameters
+    ----------
+    grad_y : ndarray, x's shape
+        dLoss/dy.
+    x : ndarray, shape (N, C, ...), float32 or float64
+    mean, inv_std : ndarray, shape (C,)
+        As :func:`batch_norm_train` returned them for this x.
+    weight : ndarray, shape (C,)
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    grad_x : ndarray, x's shape
+    grad_weight, grad_bias : ndarray, shape (C,)
+    """
+    if _is_reference(backend):
+        return reference.batch_norm_train_backward(grad_y, x, mean, inv_std, weight)
+    grad_y, x, mean, inv_std, weight = _checks.batch_norm_train_backward_args(grad_y, x, mean, inv_std, weight)
+    grad_x = np.empty_like(x)
+    grad_weight, grad_bias = np.empty(x.shape[1], dtype=x.dtype), np.empty(x.shape[1], dtype=x.dtype)
+    _kernels.batchnorm_train_backward(_as_channels(grad_y), _as_channels(x), mean, inv_std, weight,
+                                      _as_channels(grad_x), grad_weight, grad_bias)
+    return grad_x, grad_weight, grad_bias
+
+
+def batch_norm_affine(x, scale, shift, backend="fast"):
+    """Batch normalisation with fixed statistics (inference): ``x * scale + shift`` per channel.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, ...), float32 or float64
+    scale, shift : ndarray, shape (C,), x's dtype
+        ``weight / sqrt(running_var + eps)`` and ``bias - running_mean * scale``.
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    y : ndarray, x's shape and dtype
+        Bitwise NumPy's ``x * scale + shift`` (two roundings, no fused multiply-add).
+    """
+    if _is_reference(backend):
+        return reference.batch_norm_affine(x, scale, shift)
+    x, scale, shift = _checks.batch_norm_affine_args(x, scale, shift)
+    y = np.empty_like(x)
+    _kernels.batchnorm_affine(_as_channels(x), scale, shift, _as_channels(y))
+    return y
+
+
+def relu(x, backend="fast"):
+    """``max(x, 0)`` element-wise, NaN kept (as ``np.maximum`` and ``torch.relu``).
+
+    Parameters
+    ----------
+    x : ndarray, any shape, float32 or float64
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    y : ndarray, x's shape and dtype
+    """
+    if _is_reference(backend):
+        return reference.relu(x)
+    x = _checks.relu_args(x)
+    y = np.empty_like(x)
+    _kernels.relu_forward(x.reshape(-1), y.reshape(-1))
+    return y
+
+
+def relu_backward(grad_y, y, backend="fast"):
+    """Gradient of :func:`relu` from its output: ``grad_y * (y > 0)``.
+
+    Parameters
+    ----------
+    grad_y : ndarray, y's shape, float32 or float64
+    y : ndarray
+        The output of :func:`relu` (0 at x = 0: the gradient there is 0, as torch).
+    backend : {"fast", "reference"}
+
+    Returns
+    -------
+    grad_x : ndarray, y's shape and dtype
+        NaN where grad_y is infinite and y is not positive, as NumPy's product.
+    """
+    if _is_reference(backend):
+        return reference.relu_backward(grad_y, y)
+    grad_y, y = _checks.relu_backward_args(grad_y, y)
+    grad_x = np.empty_like(grad_y)
+    _kernels.relu_backward(grad_y.reshape(-1), y.reshape(-1), grad_x.reshape(-1))
+    return grad_x
+
+
+def sgd_update(data, grad, buf, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
+               first_step=False, backend="fast"):
+    """One ``torch.optim.SGD`` step for one parameter, in place.
+
+    Not in ``__all__``: it updates its arguments in place, so it takes only
+    C-contiguous, writeable arrays (cnnfast.optim.SGD calls it).
+
+    Parameters
+    ----------
+    data : ndarray, float32 or float64, C-contiguous, writeable
+        The parameter, updated.
+    grad : ndarray, data's shape and dtype, C-contiguous
+    buf : ndarray like data, or None
+        The momentum buffer, updated (None without momentum).
+    lr, momentum, dampening, weight_decay : float
+    nesterov, first_step : bool
+        ``first_step``: the buffer is set to the gradient instead of decayed (torch's first step).
+    backend : {"fast", "reference"}
+
+    Notes
+    -----
+    The fast backend is one pass with subnormals flushed to zero: a buffer
+    whose gradient stays zero decays into the subnormal range, where NumPy's
+    arithmetic is a slow microcode assist.  Otherwise bitwise the reference.
+    """
+    if _is_reference(backend):
+        return reference.sgd_update(data, grad, buf, lr, momentum, dampening, nesterov, weight_decay, first_step)
+    for name, array in (("data", data), ("grad", grad), ("buf", buf)):
+        if array is not None and not isinstance(array, np.ndarray):  # a converted copy would be updated, not it
+            raise TypeError(f"{name} must be a NumPy array (updated in place), got {type(array).__name__}")
+    if buf is None:
+        data, grad = _checks.float_arrays(data=data, grad=grad)
+    else:
+        data, grad, buf = _checks.float_arrays(data=data, grad=grad, buf=buf)
+    for name, array in (("data", data), ("grad", grad), ("buf", buf)):
+        if array is not None and (array.shape != data.shape or not array.flags.c_contiguous):
+            raise ValueError(f"{name} must be C-contiguous with data's shape {data.shape}, got {array.shape}")
+    if not data.flags.writeable or (buf is not None and not buf.flags.writeable):
+        raise ValueError("data and buf are updated in place: they must be writeable")
+    if momentum != 0.0 and buf is None:
+        raise ValueError("momentum needs a buffer")
+    _kernels.sgd_update(data.reshape(-1), grad.reshape(-1), None if buf is None else buf.reshape(-1), float(lr),
+                        float(momentum), float(dampening), bool(nesterov), float(weight_decay), bool(first_step))

@@ -3,7 +3,9 @@
 
 #include "blas.h"
 #include "conv2d.h"
+#include "convgemm.h"
 #include "depthwise.h"
+#include "fpenv.h"
 #include "threads.h"
 
 /* At most this many weight-gradient partial sums per call: enough slots to
@@ -235,6 +237,153 @@ static void conv2d_slot_images(const conv2d_geometry *g, const conv2d_plan *p, p
         *first = grp * g->batch + begin;
         *last = grp * g->batch + conv2d_min(begin + p->block_images, g->batch);
     }
+}
+
+/* ------------------------------------------------------------------ engine
+ *
+ * Which implementation runs a convolution (besides the depthwise kernels):
+ * the engine (convgemm.h: packed operands, the micro-kernels of the CPU's ISA)
+ * or im2col + OpenBLAS below.  The choice is a fixed rule of the shape, the
+ * pass and the ISA -- never a timing taken at run time, which would make the
+ * results (the two round differently) depend on the machine's load.  The rule
+ * and the measurements behind it: benchmarks/results/dispatch.md. */
+
+static int conv2d_path_override = CONV2D_PATH_AUTO;
+
+void conv2d_set_path(int path) { conv2d_path_override = path; }
+int conv2d_get_path(void) { return conv2d_path_override; }
+
+/* Rows of a pass's product below which im2col + OpenBLAS is faster: the
+ * engine's tiles are 12 rows by 32 pixels (AVX-512), and a thinner product
+ * (LeNet's 6 output channels, the 1 or 3 input channels of a first layer's
+ * input gradient) wastes most of each tile.  Measured per pass on the nine
+ * benchmark convolutions: benchmarks/results/dispatch.md. */
+#define CONV2D_ENGINE_MIN_ROWS 16
+
+const char *conv2d_path_rule(void)
+{
+    return "the engine when the pass's product has at least 16 rows (output channels per group for the "
+           "forward pass and the weight gradient, input channels per group for the input gradient), else "
+           "im2col + OpenBLAS; OpenBLAS also for a kernel as large as its unpadded input (one output pixel); "
+           "depthwise layers: direct kernels";
+}
+
+int conv2d_path_for(const conv2d_geometry *g, int pass)
+{
+    if (conv2d_path_override != CONV2D_PATH_AUTO) return conv2d_path_override;
+    /* The dense case (the kernel covers the whole input: one output pixel per
+     * image) is a plain matrix product OpenBLAS reads in place; the engine
+     * would gather one pixel per image into its panels. */
+    if (conv2d_is_dense(g)) return CONV2D_PATH_BLAS;
+    const ptrdiff_t rows = pass == CONV2D_PASS_INPUT_GRAD ? g->in_channels / g->groups
+                                                          : g->out_channels / g->groups;
+    return rows >= CONV2D_ENGINE_MIN_ROWS ? CONV2D_PATH_ENGINE : CONV2D_PATH_BLAS;
+}
+
+/* Tap t = ki * kernel_width + kj of a forward problem reads source offset
+ * (ki * dilation - pad, kj * dilation - pad); its weights sit at offset t.
+ * `taps` holds dy, dx and the weight offset, kh * kw each. */
+static void conv2d_forward_taps(const conv2d_geometry *g, ptrdiff_t *taps)
+{
+    const ptrdiff_t count = g->kernel_height * g->kernel_width;
+    for (ptrdiff_t t = 0; t < count; ++t) {
+        const ptrdiff_t ki = t / g->kernel_width, kj = t % g->kernel_width;
+        taps[t] = ki * g->dilation_height - g->pad_height;
+        taps[count + t] = kj * g->dilation_width - g->pad_width;
+        taps[2 * count + t] = t;
+    }
+}
+
+/* The forward product (and the weight gradient's): x -> y. */
+static convgemm_problem conv2d_forward_problem(const conv2d_geometry *g, const ptrdiff_t *taps)
+{
+    const ptrdiff_t count = g->kernel_height * g->kernel_width;
+    const ptrdiff_t group_in = g->in_channels / g->groups, group_out = g->out_channels / g->groups;
+    const ptrdiff_t in_plane = g->in_height * g->in_width, out_plane = g->out_height * g->out_width;
+    convgemm_problem p;
+    memset(&p, 0, sizeof p);
+    p.groups = g->groups;
+    p.channels = group_in;
+    p.src_height = g->in_height;
+    p.src_width = g->in_width;
+    p.src_image_stride = g->in_channels * in_plane;
+    p.src_group_stride = group_in * in_plane;
+    p.taps = count;
+    p.tap_dy = taps;
+    p.tap_dx = taps + count;
+    p.tap_offset = taps + 2 * count;
+    p.step_height = g->stride_height;
+    p.step_width = g->stride_width;
+    p.images = g->batch;
+    p.grid_height = g->out_height;
+    p.grid_width = g->out_width;
+    p.rows = group_out;
+    p.weight_row_stride = group_in * count;
+    p.weight_group_stride = group_out * p.weight_row_stride;
+    p.weight_channel_stride = count;
+    p.dst_image_stride = g->out_channels * out_plane;
+    p.dst_group_stride = group_out * out_plane;
+    p.dst_plane_stride = out_plane;
+    p.dst_width = g->out_width;
+    p.out_step_height = p.out_step_width = 1;
+    return p;
+}
+
+/* One phase (rh, rw) of the input gradient: the inputs i = rh + stride * a
+ * (and likewise along the width) receive grad_y from the taps ki with
+ * (rh + pad - ki * dilation) divisible by the stride, at grad_y row
+ * a + (rh + pad - ki * dilation) / stride.  That is a stride-1 product of
+ * grad_y with those taps of the kernel, its rows being the input channels:
+ * the transposed convolution without a col2im scatter.  Returns the number of
+ * taps (0: nothing reaches these inputs). */
+static ptrdiff_t conv2d_input_grad_problem(const conv2d_geometry *g, ptrdiff_t rh, ptrdiff_t rw, ptrdiff_t *taps,
+                                           convgemm_problem *p)
+{
+    const ptrdiff_t kh = g->kernel_height, kw = g->kernel_width, sh = g->stride_height, sw = g->stride_width;
+    const ptrdiff_t group_in = g->in_channels / g->groups, group_out = g->out_channels / g->groups;
+    const ptrdiff_t in_plane = g->in_height * g->in_width, out_plane = g->out_height * g->out_width;
+    const ptrdiff_t room = kh * kw;
+    ptrdiff_t count = 0;
+    memset(p, 0, sizeof *p);
+    for (ptrdiff_t ki = 0; ki < kh; ++ki) {
+        const ptrdiff_t v = rh + g->pad_height - ki * g->dilation_height;
+        if (v % sh != 0) continue;
+        for (ptrdiff_t kj = 0; kj < kw; ++kj) {
+            const ptrdiff_t u = rw + g->pad_width - kj * g->dilation_width;
+            if (u % sw != 0) continue;
+            taps[count] = v / sh;
+            taps[room + count] = u / sw;
+            taps[2 * room + count] = ki * kw + kj;
+            ++count;
+        }
+    }
+    p->groups = g->groups;
+    p->channels = group_out;
+    p->src_height = g->out_height;
+    p->src_width = g->out_width;
+    p->src_image_stride = g->out_channels * out_plane;
+    p->src_group_stride = group_out * out_plane;
+    p->taps = count;
+    p->tap_dy = taps;
+    p->tap_dx = taps + room;
+    p->tap_offset = taps + 2 * room;
+    p->step_height = p->step_width = 1;
+    p->images = g->batch;
+    p->grid_height = rh < g->in_height ? (g->in_height - rh + sh - 1) / sh : 0;
+    p->grid_width = rw < g->in_width ? (g->in_width - rw + sw - 1) / sw : 0;
+    p->rows = group_in;
+    p->weight_row_stride = room;
+    p->weight_channel_stride = group_in * room;
+    p->weight_group_stride = group_out * group_in * room;
+    p->dst_image_stride = g->in_channels * in_plane;
+    p->dst_group_stride = group_in * in_plane;
+    p->dst_plane_stride = in_plane;
+    p->dst_width = g->in_width;
+    p->out_step_height = sh;
+    p->out_step_width = sw;
+    p->out_offset_height = rh;
+    p->out_offset_width = rw;
+    return count;
 }
 
 #define REAL float

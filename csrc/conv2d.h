@@ -40,6 +40,18 @@ int conv2d_backward_f32(const conv2d_geometry *g, const float *grad_y, const flo
 int conv2d_backward_f64(const conv2d_geometry *g, const double *grad_y, const double *x,
                         const double *weight, double *grad_x, double *grad_weight);
 
+/* Which implementation a convolution pass takes (depthwise layers aside):
+ * CONV2D_PATH_ENGINE (convgemm.h) or CONV2D_PATH_BLAS (im2col + OpenBLAS).
+ * conv2d_path_for gives the choice for a shape; conv2d_set_path forces one
+ * path for every shape (CONV2D_PATH_AUTO: back to the rule), for tests and
+ * benchmarks. */
+enum { CONV2D_PATH_AUTO = 0, CONV2D_PATH_ENGINE = 1, CONV2D_PATH_BLAS = 2 };
+enum { CONV2D_PASS_FORWARD = 0, CONV2D_PASS_INPUT_GRAD = 1, CONV2D_PASS_WEIGHT_GRAD = 2 };
+int conv2d_path_for(const conv2d_geometry *g, int pass);
+const char *conv2d_path_rule(void); /* the rule, in words (for show_config) */
+void conv2d_set_path(int path);
+int conv2d_get_path(void);
+
 /* grad_bias (K) = sum of grad_y (N, K, Ho, Wo) over N, Ho and Wo. */
 void conv2d_bias_grad_f32(const conv2d_geometry *g, const float *grad_y, float *grad_bias);
 void conv2d_bias_grad_f64(const conv2d_geometry *g, const double *grad_y, double *grad_bias);

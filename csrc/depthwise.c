@@ -36,14 +36,5 @@ static double depthwise_multiply_adds(const conv2d_geometry *g)
 #define DW_INLINE static inline
 #endif
 
-#define REAL float
-#define FN(name) name##_f32
-#include "depthwise_impl.inc"
-#undef REAL
-#undef FN
-
-#define REAL double
-#define FN(name) name##_f64
-#include "depthwise_impl.inc"
-#undef REAL
-#undef FN
+#define CNNFAST_TEMPLATE "depthwise_impl.inc"
+#include "for_each_real.inc"

@@ -24,7 +24,7 @@ TIERS = [
     ("package metadata", ["cnnfast._version"]),
     ("argument checks and geometry", ["cnnfast._geometry", "cnnfast._checks"]),
     ("kernel bindings", ["cnnfast._kernels"]),
-    ("run-time settings", ["cnnfast._thread_count", "cnnfast._runtime"]),
+    ("run-time settings", ["cnnfast._thread_count", "cnnfast._runtime", "cnnfast._isa"]),
     ("NumPy reference", ["cnnfast.reference", "cnnfast.reference.*"]),
     ("functional", ["cnnfast.functional"]),
     ("independent pieces", ["cnnfast.losses", "cnnfast.optim", "cnnfast.optim.*", "cnnfast.datasets",

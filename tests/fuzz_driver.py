@@ -242,6 +242,20 @@ def linear_case(draw):
                 bias=_real(draw, (o,), dtype) if draw(st.booleans()) else None, grad_y=_real(draw, (n, o), dtype))
 
 
+@st.composite
+def channels_case(draw):
+    """Batch norm and ReLU: x (N, C, ...) with 0-2 spatial axes, per-channel arrays, eps."""
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    n, c = draw(st.integers(0, 3)), draw(st.integers(1, 4))
+    spatial = tuple(draw(st.lists(st.integers(1, 4), min_size=0, max_size=2)))
+    x = _real(draw, (n, c, *spatial), dtype)
+    inv_std = np.abs(_real(draw, (c,), dtype)) + dtype(0.1)
+    return dict(x=x, grad_y=_real(draw, x.shape, dtype), y=_real(draw, x.shape, dtype),
+                weight=_real(draw, (c,), dtype), bias=_real(draw, (c,), dtype), mean=_real(draw, (c,), dtype),
+                inv_std=inv_std, scale=_real(draw, (c,), dtype), shift=_real(draw, (c,), dtype),
+                eps=draw(st.sampled_from([1e-5, 1e-3, 0.5])))
+
+
 # Which case generator feeds each public function, and which arguments the
 # function takes from the case (the rest of the case is ignored).
 CASES = {
@@ -260,8 +274,13 @@ CASES = {
     "global_avg_pool2d_backward": (pool_case(), ["grad_y", "x_shape"]),
     "linear": (linear_case(), ["x", "weight", "bias"]),
     "linear_backward": (linear_case(), ["grad_y", "x", "weight"]),
+    "batch_norm_train": (channels_case(), ["x", "weight", "bias", "eps"]),
+    "batch_norm_train_backward": (channels_case(), ["grad_y", "x", "mean", "inv_std", "weight"]),
+    "batch_norm_affine": (channels_case(), ["x", "scale", "shift"]),
+    "relu": (channels_case(), ["x"]),
+    "relu_backward": (channels_case(), ["grad_y", "y"]),
 }
-ARRAY_ARGS = {"x", "weight", "bias", "grad_y", "argmax"}
+ARRAY_ARGS = {"x", "weight", "bias", "grad_y", "argmax", "mean", "inv_std", "scale", "shift", "y"}
 
 
 @st.composite

@@ -19,8 +19,8 @@ from cnnfast.bench.workloads import CONV_WORKLOADS, WORKLOADS, by_name
 from cnnfast.cli import main
 
 NAMED = ["lenet-c1", "lenet-c3", "cifar-in", "res-64", "res-128", "down-s2", "pw-1x1", "stem-7x7", "dw-3x3",
-         "tconv-64", "max2x2", "max3x3s2", "avg2x2", "lenet5", "small_vgg"]
-MODELS = ("lenet5", "small_vgg")
+         "tconv-64", "max2x2", "max3x3s2", "avg2x2", "lenet5", "small_vgg", "resnet20"]
+MODELS = ("lenet5", "small_vgg", "resnet20")
 
 
 def available_backends():
@@ -76,9 +76,39 @@ def test_quick_run_reports_sgemm_ceiling_memory_and_machine(quick_run):
         assert "geometric mean" in completed.stdout
     else:
         assert "torch is not installed: the torch backend was skipped" in completed.stdout
-    assert "lenet5 train (batch 64):" in completed.stdout
+    assert "lenet5 train (batch 8):" in completed.stdout  # --quick: small model batches
     for name in NAMED:
         assert name in completed.stdout
+
+
+def test_quick_run_reports_fma_peak_shares_of_it_and_the_dispatch(quick_run):
+    document, completed = quick_run
+    isas = cnnfast._isa.available_isas()
+    assert document["isa"] == cnnfast.get_isa()
+    assert {(p["isa"], p["threads"]) for p in document["fma_peak"]} == {(i, 1) for i in isas}
+    assert all(p["gflops"] > 0 for p in document["fma_peak"])
+    for record in document["results"]:
+        if record["kind"] in ("conv", "model"):
+            assert 0 < record["share_of_peak"] == pytest.approx(
+                record["gflops"] / next(p["gflops"] for p in document["fma_peak"]
+                                        if p["isa"] == document["isa"] and p["threads"] == record["threads"]))
+    conv = {w.name for w in WORKLOADS if w.kind == "conv"}
+    assert {d["workload"] for d in document["dispatch"]} == conv
+    assert all(d[p] in ("engine", "blas", "depthwise") for d in document["dispatch"]
+               for p in ("forward", "input_grad", "weight_grad"))
+    assert f"FMA peak ({document['isa']}, in use)" in completed.stdout
+
+
+def test_model_flops_are_those_of_its_convolutions_and_dense_layers():
+    from cnnfast.bench import flops
+
+    case = cases.numpy_case(by_name(["lenet5"])[0], cases.make_inputs(by_name(["lenet5"])[0]), "fast")
+    counted = flops.model_flops(case)
+    # LeNet-5: C1 6@5x5 on 1x32x32, C3 16@5x5 on 6x14x14, C5 120@5x5 on 16x5x5, F6 120->84, 84->10.
+    forward = 2 * (6 * 25 * 28 * 28 + 16 * 6 * 25 * 10 * 10 + 120 * 16 * 25 + 120 * 84 + 84 * 10)
+    assert counted["inference"] == 256 * forward
+    # training: forward, weight gradients, input gradients of all but C1 (the data needs none)
+    assert counted["train"] == 64 * (3 * forward - 2 * 6 * 25 * 28 * 28)
 
 
 def test_thread_sweep_plot_and_backend_subset(tmp_path, capsys):

@@ -13,7 +13,9 @@
   different functions and shapes at once give the sequential answers.
 
 (tests/test_runtime.py already checks 1/2/3 threads for conv and pooling;
-this file extends that to 4 threads and to every function.)
+this file extends that to 4 threads and to every function, and to every
+convolution implementation: the engine on each ISA's micro-kernels and
+im2col + OpenBLAS.)
 """
 
 import threading
@@ -22,7 +24,7 @@ import numpy as np
 import pytest
 
 import cnnfast
-from cnnfast import _kernels
+from cnnfast import _isa, _kernels
 from cnnfast import functional as F
 
 
@@ -41,12 +43,19 @@ def workload(seed, dtype):
         (r(rng, 8, 1, 3, 3, dtype=dtype), dict(padding=1, groups=8, stride=2)),  # depthwise
         (r(rng, 12, 4, 3, 2, dtype=dtype), dict(padding=(1, 0), groups=2, dilation=2)),
     ]
+    # Deep enough for the engine to cut the patch rows into several blocks (and
+    # the weight gradient's pixels into several chunks), strided for its phases.
+    wide = r(rng, 8, 40, 30, 44, dtype=dtype)
+    conv += [(r(rng, 20, 40, 3, 3, dtype=dtype), dict(padding=1, x=wide)),
+             (r(rng, 24, 40, 3, 3, dtype=dtype), dict(padding=1, stride=2, x=wide))]
     out = []
     for i, (w, args) in enumerate(conv):
-        y = F.conv2d(x, w, **args)
+        args = dict(args)
+        xi = args.pop("x", x)
+        y = F.conv2d(xi, w, **args)
         gy = r(rng, *y.shape, dtype=dtype)
-        out.append((f"conv2d[{i}]", lambda x=x, w=w, args=args: F.conv2d(x, w, **args)))
-        out.append((f"conv2d_backward[{i}]", lambda gy=gy, x=x, w=w, args=args: F.conv2d_backward(gy, x, w, **args)))
+        out.append((f"conv2d[{i}]", lambda x=xi, w=w, args=args: F.conv2d(x, w, **args)))
+        out.append((f"conv2d_backward[{i}]", lambda gy=gy, x=xi, w=w, args=args: F.conv2d_backward(gy, x, w, **args)))
     tw = r(rng, 8, 3, 3, 3, dtype=dtype)
     ty = F.conv_transpose2d(x, tw, stride=2, padding=1, output_padding=1)
     tgy = r(rng, *ty.shape, dtype=dtype)
@@ -62,6 +71,20 @@ def workload(seed, dtype):
     gg = r(rng, 6, 8, dtype=dtype)
     out.append(("global_avg_pool2d", lambda: F.global_avg_pool2d(x)))
     out.append(("global_avg_pool2d_backward", lambda: F.global_avg_pool2d_backward(gg, x.shape)))
+    bx, bw, bb = r(rng, 7, 40, 13, 11, dtype=dtype), r(rng, 40, dtype=dtype), r(rng, 40, dtype=dtype)
+    _, bmean, _, binv = F.batch_norm_train(bx, bw, bb, 1e-5)
+    bgy = r(rng, *bx.shape, dtype=dtype)
+    out.append(("batch_norm_train", lambda: F.batch_norm_train(bx, bw, bb, 1e-5)))
+    out.append(("batch_norm_train_backward", lambda: F.batch_norm_train_backward(bgy, bx, bmean, binv, bw)))
+    out.append(("batch_norm_affine", lambda: F.batch_norm_affine(bx, bw, bb)))
+    out.append(("relu", lambda: F.relu(bx)))
+    out.append(("relu_backward", lambda: F.relu_backward(bgy, bx)))
+
+    def sgd():
+        data, buf = bx.copy(), bgy.copy()
+        F.sgd_update(data, bgy, buf, 0.1, 0.9, 0.0, True, 1e-4)
+        return data, buf
+    out.append(("sgd_update", sgd))
     lx, lw, lb, lgy = r(rng, 67, 129, dtype=dtype), r(rng, 33, 129, dtype=dtype), r(rng, 33, dtype=dtype), \
         r(rng, 67, 33, dtype=dtype)
     out.append(("linear", lambda: F.linear(lx, lw, lb)))
@@ -96,11 +119,28 @@ def forced(request):
 
 def test_the_workload_covers_every_public_function():
     names = {name.split("[")[0] for name, _ in workload(0, np.float32)}
-    assert names == set(F.__all__)
+    # every public function, and the SGD update (in place: outside __all__)
+    assert names == set(F.__all__) | {"sgd_update"}
+
+
+CONV_VARIANTS = [("engine", isa) for isa in _isa.available_isas()] + [("blas", None)]
+
+
+@pytest.fixture(params=CONV_VARIANTS, ids=lambda v: f"{v[0]}-{v[1]}" if v[1] else v[0])
+def conv_variant(request):
+    """Convolutions forced onto one implementation for the test."""
+    path, isa = request.param
+    saved_path, saved_isa = _kernels.get_conv_path(), cnnfast.get_isa()
+    _kernels.set_conv_path(path)
+    if isa is not None:
+        cnnfast.set_isa(isa)
+    yield request.param
+    _kernels.set_conv_path(saved_path)
+    cnnfast.set_isa(saved_isa)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bit_identical_at_1_2_and_4_threads_and_run_to_run(threads, forced, dtype):
+def test_bit_identical_at_1_2_and_4_threads_and_run_to_run(threads, forced, dtype, conv_variant):
     work = workload(0, dtype)
     results = {}
     for count in (1, 2, 4, 4):  # 4 twice: run to run at a fixed count

@@ -46,6 +46,11 @@ FLOAT_ARRAYS = {
     "global_avg_pool2d_backward": ("grad_y",),
     "linear": ("x", "weight", "bias"),
     "linear_backward": ("grad_y", "x", "weight"),
+    "batch_norm_train": ("x", "weight", "bias"),
+    "batch_norm_train_backward": ("grad_y", "x", "mean", "inv_std", "weight"),
+    "batch_norm_affine": ("x", "scale", "shift"),
+    "relu": ("x",),
+    "relu_backward": ("grad_y", "y"),
 }
 
 
@@ -59,6 +64,8 @@ def good_args(name, dtype=np.float64):
     transposed:  x (2, 4, 5, 5) * weight (4, 3, 3, 3) -> y (2, 3, 7, 7)
     pooling:     x (2, 3, 6, 6), window 2             -> y (2, 3, 3, 3)
     linear:      x (2, 5) @ weight (3, 5).T            -> y (2, 3)
+    batch norm:  x (2, 3, 4, 4), per-channel arrays (3,)
+    ReLU:        x (2, 3, 4, 4)
     """
     rng = np.random.default_rng(sum(map(ord, name)))
 
@@ -87,6 +94,16 @@ def good_args(name, dtype=np.float64):
         return dict(x=r(2, 5), weight=r(3, 5), bias=r(3))
     if name == "linear_backward":
         return dict(grad_y=r(2, 3), x=r(2, 5), weight=r(3, 5))
+    if name == "batch_norm_train":
+        return dict(x=r(2, 3, 4, 4), weight=r(3), bias=r(3))
+    if name == "batch_norm_train_backward":
+        return dict(grad_y=r(2, 3, 4, 4), x=r(2, 3, 4, 4), mean=r(3), inv_std=np.abs(r(3)) + 0.5, weight=r(3))
+    if name == "batch_norm_affine":
+        return dict(x=r(2, 3, 4, 4), scale=r(3), shift=r(3))
+    if name == "relu":
+        return dict(x=r(2, 3, 4, 4))
+    if name == "relu_backward":
+        return dict(grad_y=r(2, 3, 4, 4), y=r(2, 3, 4, 4))
     raise KeyError(name)
 
 
@@ -444,6 +461,41 @@ LINEAR_BACKWARD_CASES = [
 ]
 
 
+NORM = ("batch_norm_train", "batch_norm_train_backward", "batch_norm_affine")
+
+NORM_SHAPE_CASES = [
+    ({"x": np.zeros(4)}, ValueError, r"x must be \(N, C, \.\.\.\) with at least 2 axes, got shape \(4,\)", "x-1d"),
+    ({"x": shape(2, 0, 4, 4)}, ValueError, r"x must have non-zero sizes after axis 1", "x-zero-channels"),
+    ({"x": shape(2, 3, 4, 0)}, ValueError, r"x must have non-zero sizes after axis 1", "x-zero-width"),
+    ({"x": shape(2, 4, 4, 4)}, ValueError, r"must have shape \(4,\) \(one value per channel of x \(2, 4, 4, 4\)\)",
+     "x-other-channels"),
+]
+BATCH_NORM_TRAIN_CASES = [
+    ({"x": shape(1, 3)}, ValueError, r"x must have more than 1 value per channel .* got shape \(1, 3\)", "one-value"),
+    ({"x": shape(0, 3, 4, 4)}, ValueError, r"x must have more than 1 value per channel", "empty-batch"),
+    ({"bias": shape(3, 1)}, ValueError, r"bias must have shape \(3,\)", "bias-2d"),
+    ({"eps": 0.0}, ValueError, r"eps must be > 0, got 0\.0", "eps-0"),
+    ({"eps": -1e-5}, ValueError, r"eps must be > 0", "eps-negative"),
+    ({"eps": float("inf")}, ValueError, r"eps must be finite", "eps-inf"),
+    ({"eps": float("nan")}, ValueError, r"eps must not be NaN", "eps-nan"),
+    ({"eps": "1e-5"}, TypeError, r"eps must be a real number", "eps-str"),
+    ({"eps": True}, TypeError, r"eps must be a real number, got True", "eps-bool"),
+]
+BATCH_NORM_TRAIN_BACKWARD_CASES = [
+    ({"grad_y": shape(2, 3, 4, 5)}, ValueError, r"grad_y must have shape \(2, 3, 4, 4\) \(x's\), got \(2, 3, 4, 5\)",
+     "grad_y-shape"),
+    ({"inv_std": shape(2)}, ValueError, r"inv_std must have shape \(3,\)", "inv_std-size"),
+    ({"mean": np.float64(0.0)}, ValueError, r"mean must have shape \(3,\)", "mean-0d"),
+]
+BATCH_NORM_AFFINE_CASES = [
+    ({"scale": shape(1)}, ValueError, r"scale must have shape \(3,\)", "scale-size"),
+]
+RELU_BACKWARD_CASES = [
+    ({"grad_y": shape(2, 3, 4)}, ValueError, r"grad_y must have shape \(2, 3, 4, 4\) \(y's\), got \(2, 3, 4\)",
+     "grad_y-shape"),
+]
+
+
 def _table(names, cases):
     return [pytest.param(name, changes, exception, match, id=f"{name}-{case_id}")
             for name in names for changes, exception, match, case_id in cases]
@@ -465,6 +517,11 @@ SHAPE_CASES = [
     *_table(("linear", "linear_backward"), LINEAR_OPERAND_CASES),
     *_table(("linear",), LINEAR_CASES),
     *_table(("linear_backward",), LINEAR_BACKWARD_CASES),
+    *_table(NORM, NORM_SHAPE_CASES),
+    *_table(("batch_norm_train",), BATCH_NORM_TRAIN_CASES),
+    *_table(("batch_norm_train_backward",), BATCH_NORM_TRAIN_BACKWARD_CASES),
+    *_table(("batch_norm_affine",), BATCH_NORM_AFFINE_CASES),
+    *_table(("relu_backward",), RELU_BACKWARD_CASES),
 ]
 
 

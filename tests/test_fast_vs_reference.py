@@ -7,16 +7,23 @@ padded input, and a tiny convolution workspace that forces one output row per
 tile.  Every configuration is checked in float32 (rtol 1e-4) and float64
 (rtol 1e-10), relative to the largest magnitude of the reference result.
 
+Convolutions are checked on every implementation this machine can run
+(``conv_variants``): the engine on each ISA's micro-kernels (cnnfast.set_isa),
+im2col + OpenBLAS, and the per-shape choice between them, each forced for
+every shape.
+
 The linear family also runs each configuration at 1, 2 and 3 threads and
 requires bitwise-equal results: its blocks depend on the shapes only.
 """
 
 import os
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
 
 import cnnfast
+from cnnfast import _isa, _kernels
 from cnnfast import functional as F
 
 # .ci/sanitize runs a fast subset under AddressSanitizer (CNNFAST_TEST_CONFIGS=40).
@@ -80,17 +87,40 @@ def random_arrays(seed, dtype, *shapes):
     return [rng.standard_normal(shape).astype(dtype) for shape in shapes]
 
 
+def conv_variants():
+    """Every way a convolution can run here, as (path, isa): the engine on each
+    ISA this CPU has, im2col + OpenBLAS, and the per-shape rule ("auto")."""
+    return ([("engine", isa) for isa in _isa.available_isas()] + [("blas", _isa.get_isa()),
+                                                                   ("auto", _isa.get_isa())])
+
+
+@contextmanager
+def conv_kernels(path, isa):
+    """Run convolutions on one implementation inside the block, then restore."""
+    saved_path, saved_isa = _kernels.get_conv_path(), cnnfast.get_isa()
+    try:
+        _kernels.set_conv_path(path)
+        cnnfast.set_isa(isa)
+        yield
+    finally:
+        _kernels.set_conv_path(saved_path)
+        cnnfast.set_isa(saved_isa)
+
+
 def check_conv_family(forward, backward, c, bias_size, args):
-    """forward and backward of one convolution function, fast vs reference, both dtypes."""
+    """forward and backward of one convolution function, fast (every variant)
+    vs reference, both dtypes."""
     for dtype in (np.float32, np.float64):
         x, weight, bias = random_arrays(c["seed"], dtype, c["shape"], c["weight_shape"], bias_size)
-        y = forward(x, weight, bias, **args)
-        assert_close(y, forward(x, weight, bias, backend="reference", **args), dtype, "y")
-        grad_y = random_arrays(c["seed"] + 1, dtype, y.shape)[0]
-        fast = backward(grad_y, x, weight, **args)
+        y_reference = forward(x, weight, bias, backend="reference", **args)
+        grad_y = random_arrays(c["seed"] + 1, dtype, y_reference.shape)[0]
         reference = backward(grad_y, x, weight, backend="reference", **args)
-        for name, got, want in zip(("grad_x", "grad_weight", "grad_bias"), fast, reference):
-            assert_close(got, want, dtype, name)
+        for path, isa in conv_variants():
+            with conv_kernels(path, isa):
+                assert_close(forward(x, weight, bias, **args), y_reference, dtype, f"y ({path}, {isa})")
+                fast = backward(grad_y, x, weight, **args)
+            for name, got, want in zip(("grad_x", "grad_weight", "grad_bias"), fast, reference):
+                assert_close(got, want, dtype, f"{name} ({path}, {isa})")
 
 
 @pytest.mark.parametrize("index", range(CONFIGS_PER_FAMILY), ids=conv_id)
@@ -363,3 +393,74 @@ def test_depthwise_3x3_paths(case, dtype):
         t = dict(shape=shape, weight_shape=(channels, 1, 3, 3), seed=c["seed"] + 7)
         check_conv_family(F.conv_transpose2d, F.conv_transpose2d_backward, t, channels,
                           dict(stride=1, padding=padding, groups=channels))
+
+
+# Training-step kernels: batch norm (batch statistics, and fixed ones), ReLU, the SGD update.
+def training_config(index):
+    rng = np.random.default_rng(17_000 + index)
+    spatial = () if index % 4 == 0 else tuple(int(v) for v in rng.integers(1, 12, int(rng.integers(1, 3))))
+    batch = int(rng.integers(1, 6))
+    shape = (batch, int(rng.integers(1, 9))) + spatial
+    if batch * int(np.prod(spatial)) < 2:  # batch norm needs two values per channel
+        shape = (2,) + shape[1:]
+    return shape, index
+
+
+@pytest.mark.parametrize("index", range(CONFIGS_PER_FAMILY // 3))
+def test_batch_norm_relu_sgd(index):
+    shape, seed = training_config(index)
+    rng = np.random.default_rng(seed)
+    for dtype in (np.float32, np.float64):
+        # An offset mean: the kernels must centre before they scale.
+        x = (rng.standard_normal(shape) * 3 + rng.integers(-50, 50)).astype(dtype)
+        weight, bias = rng.standard_normal((2, shape[1])).astype(dtype)
+        grad_y = rng.standard_normal(shape).astype(dtype)
+        fast = F.batch_norm_train(x, weight, bias, 1e-5)
+        reference = F.batch_norm_train(x, weight, bias, 1e-5, backend="reference")
+        for name, got, want in zip(("y", "mean", "var", "inv_std"), fast, reference):
+            assert_close(got, np.asarray(want, dtype=dtype), dtype, name)
+        fast = F.batch_norm_train_backward(grad_y, x, *reference[1:2], reference[3], weight)
+        reference = F.batch_norm_train_backward(grad_y, x, reference[1], reference[3], weight, backend="reference")
+        for name, got, want in zip(("grad_x", "grad_weight", "grad_bias"), fast, reference):
+            assert_close(got, np.asarray(want, dtype=dtype), dtype, name)
+        # Fixed statistics (inference): bitwise NumPy's x * scale + shift.
+        np.testing.assert_array_equal(F.batch_norm_affine(x, weight, bias),
+                                      F.batch_norm_affine(x, weight, bias, backend="reference"))
+        centred = x - x.mean()
+        np.testing.assert_array_equal(F.relu(centred), F.relu(centred, backend="reference"))
+        np.testing.assert_array_equal(F.relu_backward(grad_y, centred),
+                                      F.relu_backward(grad_y, centred, backend="reference"))
+        # SGD: bitwise the NumPy update (the same operations in the same order).
+        for momentum, dampening, nesterov, decay, first in ((0.9, 0.0, True, 1e-3, False), (0.9, 0.2, False, 0.0, True),
+                                                            (0.0, 0.0, False, 0.1, False)):
+            data, buf = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
+            data_ref, buf_ref = data.copy(), buf.copy()
+            F.sgd_update(data, grad_y, buf if momentum else None, 0.05, momentum, dampening, nesterov, decay, first)
+            F.sgd_update(data_ref, grad_y, buf_ref if momentum else None, 0.05, momentum, dampening, nesterov, decay,
+                         first, backend="reference")
+            np.testing.assert_array_equal(data, data_ref)
+            np.testing.assert_array_equal(buf, buf_ref)
+
+
+def test_relu_keeps_nan_and_its_backward_multiplies():
+    x = np.array([np.nan, -1.0, 0.0, 2.0, -0.0], np.float32)
+    grad_y = np.array([1.0, np.inf, np.inf, 3.0, 1.0], np.float32)
+    for backend in ("fast", "reference"):
+        y = F.relu(x, backend=backend)
+        assert np.isnan(y[0]) and list(y[1:]) == [0.0, 0.0, 2.0, 0.0]
+        with np.errstate(invalid="ignore"):
+            grad_x = F.relu_backward(grad_y, y, backend=backend)
+        assert np.isnan(grad_x[1]) and np.isnan(grad_x[2]) and grad_x[3] == 3.0  # inf * 0 is NaN, as NumPy
+
+
+def test_sgd_update_flushes_a_decaying_buffer_to_zero():
+    """A zero gradient decays the momentum buffer by 0.9 a step: NumPy walks it
+    into the subnormal range (slow arithmetic); the kernel flushes it to 0."""
+    tiny = np.finfo(np.float32).tiny
+    data, grad = np.ones(4, np.float32), np.zeros(4, np.float32)
+    fast, reference = np.full(4, tiny * 4, np.float32), np.full(4, tiny * 4, np.float32)
+    for _ in range(20):
+        F.sgd_update(data.copy(), grad, fast, 0.1, 0.9)
+        F.sgd_update(data.copy(), grad, reference, 0.1, 0.9, backend="reference")
+    assert np.all(reference != 0) and np.all(np.abs(reference) < tiny)  # subnormal in NumPy
+    assert not fast.any()

@@ -23,6 +23,9 @@ each construct to the rules below, each naming the MSVC error it prevents:
 4. Calls to the OpenMP 2.0 runtime library only (``omp_*``): a 3.0+ function
    would not link against vcomp140.dll.
 
+5. No bare C99 ``restrict`` (MSVC's C takes it only under ``/std:c11``,
+   C2146): csrc/compiler.h's ``CNNFAST_RESTRICT`` instead.
+
 What this does not prove: that MSVC compiles the rest of our C (see the
 Build section of the README for what else differs), nor anything about
 run time under vcomp -- only a Windows build and test run shows that.  The
@@ -296,3 +299,34 @@ def test_the_checker_catches_what_msvc_rejects(case):
     source, expected = BAD[case]
     problems = check("void f(float *a, ptrdiff_t n) {\n" + source + "\n}\n")
     assert len(problems) == 1 and expected in problems[0], problems
+
+
+# ------------------------------------------------------- restrict (not OpenMP)
+# MSVC's C knows C99's `restrict` only under /std:c11; in its default mode the
+# word is an identifier and the declaration fails (C2146).  csrc/compiler.h
+# defines CNNFAST_RESTRICT (`__restrict` under MSVC); only that line may say
+# `restrict`.
+
+RESTRICT_DEFINITION = re.compile(r"\s*#\s*define\s+CNNFAST_RESTRICT\s+restrict\s*$")
+
+
+def bare_restrict(text):
+    """Lines of code (comments and strings aside) that use C99's ``restrict`` keyword."""
+    return [f"line {index + 1}: bare 'restrict' (MSVC C2146): write CNNFAST_RESTRICT from compiler.h"
+            for index, line in enumerate(code_lines(text))
+            if re.search(r"\brestrict\b", line) and not RESTRICT_DEFINITION.match(line)]
+
+
+@pytest.mark.skipif(not SOURCES, reason="needs the csrc/ sources (a checkout)")
+def test_no_bare_restrict_in_csrc():
+    problems = [f"{path.name} {problem}" for path in SOURCES for problem in bare_restrict(path.read_text())]
+    assert not problems, "\n".join(problems)
+    uses = sum(path.read_text().count("CNNFAST_RESTRICT") for path in SOURCES)
+    assert uses >= 20  # the scan saw the kernels' qualifiers
+
+
+def test_the_restrict_checker_catches_the_keyword_and_only_it():
+    assert len(bare_restrict("void f(float *restrict a, const float *restrict b);\n")) == 1
+    assert len(bare_restrict("void f(float *a)\n{\n    float *restrict p = a;\n}\n")) == 1
+    assert bare_restrict("/* with restrict: */\nvoid f(float *CNNFAST_RESTRICT a, int restricted);\n"
+                         '#define CNNFAST_RESTRICT restrict\nconst char *s = "restrict";\n') == []

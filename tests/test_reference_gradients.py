@@ -243,6 +243,46 @@ def test_avg_pool2d_divisor():
                                [[4 / 9, 6 / 9, 4 / 9], [6 / 9, 1.0, 6 / 9], [4 / 9, 6 / 9, 4 / 9]], rtol=1e-15)
 
 
+# ------------------------------------------------------- batch norm and ReLU
+# Batch norm is not linear: the central difference has an O(EPS**2) truncation
+# error, far below the tolerances at these magnitudes.
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 2, 3), (5, 3), (2, 2, 4)], ids=str)
+def test_batch_norm_train_backward(shape):
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal(shape) * 2 + 1  # off-centre: the mean's gradient matters
+    weight, bias = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
+
+    def backward(r):
+        _, mean, _, inv_std = R.batch_norm_train(x, weight, bias, 1e-5)
+        return R.batch_norm_train_backward(r, x, mean, inv_std, weight)
+
+    check_gradients(lambda: R.batch_norm_train(x, weight, bias, 1e-5)[0], backward,
+                    {"x": x, "weight": weight, "bias": bias}, rng)
+
+
+def test_batch_norm_train_statistics_and_affine_map():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 3, 5)) * 3 - 2
+    weight, bias = rng.standard_normal(3), rng.standard_normal(3)
+    y, mean, var, inv_std = R.batch_norm_train(x, weight, bias, 0.25)
+    np.testing.assert_allclose(mean, x.mean(axis=(0, 2)), rtol=1e-14)
+    np.testing.assert_allclose(var, x.var(axis=(0, 2)), rtol=1e-13)  # biased, as torch normalises
+    np.testing.assert_allclose(inv_std, 1 / np.sqrt(x.var(axis=(0, 2)) + 0.25), rtol=1e-14)
+    # With the batch's statistics frozen, training-mode batch norm is the affine map.
+    scale = weight * inv_std
+    np.testing.assert_allclose(R.batch_norm_affine(x, scale, bias - mean * scale), y, rtol=1e-12, atol=1e-12)
+    # bias=None: no shift, as torch.
+    np.testing.assert_array_equal(R.batch_norm_train(x, weight, None)[0], R.batch_norm_train(x, weight, 0 * bias)[0])
+
+
+def test_relu_backward():
+    rng = np.random.default_rng(4)
+    x = distinct_values((2, 3, 4), rng) + 0.05  # no value at the kink 0
+    check_gradients(lambda: R.relu(x), lambda r: (R.relu_backward(r, R.relu(x)),), {"x": x}, rng)
+
+
 # ------------------------------------------------- empty batch and dtypes
 
 
@@ -263,6 +303,8 @@ def every_function(dtype, batch):
     y_pool = (batch, 4, 3, 3)
     argmax = np.zeros(y_pool, np.int64)
     xl, wl, bl = array(batch, 5), array(3, 5), array(3)
+    xb, wb, bb = array(batch, 3, 2, 2), array(3), array(3)
+    mean, inv_std = array(3), np.abs(array(3)) + 1
     return {
         "conv2d": (lambda: R.conv2d(x, w, b, **conv), [y_conv]),
         "conv2d_backward": (lambda: R.conv2d_backward(array(*y_conv), x, w, **conv), [x.shape, w.shape, b.shape]),
@@ -277,6 +319,12 @@ def every_function(dtype, batch):
         "global_avg_pool2d_backward": (lambda: R.global_avg_pool2d_backward(array(batch, 4), x.shape), [x.shape]),
         "linear": (lambda: R.linear(xl, wl, bl), [(batch, 3)]),
         "linear_backward": (lambda: R.linear_backward(array(batch, 3), xl, wl), [xl.shape, wl.shape, bl.shape]),
+        "batch_norm_train": (lambda: R.batch_norm_train(xb, wb, bb, 1e-5), [xb.shape, (3,), (3,), (3,)]),
+        "batch_norm_train_backward": (lambda: R.batch_norm_train_backward(array(*xb.shape), xb, mean, inv_std, wb),
+                                      [xb.shape, (3,), (3,)]),
+        "batch_norm_affine": (lambda: R.batch_norm_affine(xb, wb, bb), [xb.shape]),
+        "relu": (lambda: R.relu(xb), [xb.shape]),
+        "relu_backward": (lambda: R.relu_backward(array(*xb.shape), xb), [xb.shape]),
     }
 
 
@@ -294,6 +342,10 @@ def test_every_function_is_covered():
 @pytest.mark.parametrize("name", FUNCTION_NAMES)
 def test_empty_batch_gives_empty_results(name):
     call, shapes = every_function(np.float64, 0)[name]
+    if name == "batch_norm_train":  # no values: no batch statistics (torch refuses one value per channel)
+        with pytest.raises(ValueError, match="more than 1 value per channel"):
+            call()
+        return
     results = as_tuple(call())
     assert [r.shape for r in results] == shapes
     for r in results:

@@ -319,7 +319,19 @@ def tiny_calls(dtype=np.float64):
         ("global_avg_pool2d_backward", lambda: F.global_avg_pool2d_backward(r(2, 2), x.shape)),
         ("linear", lambda: F.linear(lx, lw, r(5))),
         ("linear_backward", lambda: F.linear_backward(r(3, 5), lx, lw)),
+        ("batch_norm_train", lambda: F.batch_norm_train(x, r(2), r(2))),
+        ("batch_norm_train_backward", lambda: F.batch_norm_train_backward(r(*x.shape), x, r(2), np.abs(r(2)) + 1, r(2))),
+        ("batch_norm_affine", lambda: F.batch_norm_affine(x, r(2), r(2))),
+        ("relu", lambda: F.relu(x)),
+        ("relu_backward", lambda: F.relu_backward(r(*x.shape), x)),
+        ("sgd_update", lambda: sgd_step(r(*x.shape), r(*x.shape), r(*x.shape))),
     ]
+
+
+def sgd_step(data, grad, buf):
+    """One SGD step with momentum on fresh arrays -> (data, buf) after it (updated in place)."""
+    F.sgd_update(data, grad, buf, 0.1, 0.9, nesterov=True, weight_decay=1e-3)
+    return data, buf
 
 
 def large_calls():
@@ -343,6 +355,12 @@ def large_calls():
         ("avg_pool2d_backward", lambda: F.avg_pool2d_backward(r(16, 16, 14, 14), x.shape, 3, 2, 1)),
         ("linear", lambda: F.linear(lx, lw)),
         ("linear_backward", lambda: F.linear_backward(r(512, 256), lx, lw)),
+        ("batch_norm_train", lambda: F.batch_norm_train(x, r(16), r(16))),
+        ("batch_norm_train_backward", lambda: F.batch_norm_train_backward(gy, x, r(16), np.abs(r(16)) + 1, r(16))),
+        ("batch_norm_affine", lambda: F.batch_norm_affine(x, r(16), r(16))),
+        ("relu", lambda: F.relu(x)),
+        ("relu_backward", lambda: F.relu_backward(gy, x)),
+        ("sgd_update", lambda: sgd_step(x.copy(), gy, gy.copy())),
     ]
 
 
@@ -354,7 +372,8 @@ def decisions_of(thunk):
 
 #: Every kernel entry point of the bindings (each runs one parallel region).
 KERNELS = sorted(name for name in dir(_kernels)
-                 if name.endswith(("_forward", "_backward", "_grad")) and not name.startswith("_"))
+                 if name.endswith(("_forward", "_backward", "_grad")) and not name.startswith("_")
+                 or name in ("batchnorm_affine", "sgd_update"))
 
 
 @pytest.fixture
@@ -374,11 +393,11 @@ def kernel_calls(monkeypatch):
 
 
 def test_the_calls_cover_every_public_function_and_kernel(kernel_calls):
-    assert {name.split()[0] for name, _ in tiny_calls()} == set(F.__all__)
+    assert {name.split()[0] for name, _ in tiny_calls()} == set(F.__all__) | {"sgd_update"}  # in place: not in __all__
     for _, thunk in tiny_calls():
         thunk()
     assert set(kernel_calls) == set(KERNELS)
-    assert len(KERNELS) == 9
+    assert len(KERNELS) == 15
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -400,7 +419,10 @@ def test_every_kernel_goes_parallel_on_a_large_call(fixed_threads, kernel_calls)
     for name, thunk in large_calls():
         kernel_calls.clear()
         decided = decisions_of(thunk)
-        assert decided["parallel"] == len(kernel_calls) >= 1 and decided["largest"] == 2, (name, decided)
+        # At least one region per kernel call (the engine's conv2d_backward runs
+        # one per gradient), every one on 2 threads.
+        assert decided["serial"] == 0 and decided["parallel"] >= len(kernel_calls) >= 1, (name, decided)
+        assert decided["largest"] == 2, (name, decided)
 
 
 def test_never_more_threads_than_work_items(fixed_threads):

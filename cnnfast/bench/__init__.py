@@ -14,6 +14,7 @@ runs them), :mod:`.runner` (interleaved timing, the correctness gate),
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -26,6 +27,8 @@ __all__ = ["main", "add_arguments", "run", "Settings", "BackendMismatch", "WORKL
 
 QUICK_REPEATS = 1
 DEFAULT_REPEATS = 9
+# --quick checks that everything runs, not how fast: models take small batches.
+QUICK_MODEL_BATCHES = {"train_batch": 8, "inference_batch": 16}
 
 
 def _counts(option):
@@ -59,7 +62,8 @@ def add_arguments(parser):
                         help="comma-separated subset of fast,reference,torch (default all)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed rounds per pass (default 9; with --processes, rounds of every setting, default 3)")
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_REPEATS} timed round (for tests)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{QUICK_REPEATS} timed round, models on small batches, a short FMA peak (for tests)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write results and machine description here")
     parser.add_argument("--plot", type=Path, metavar="PATH", help="draw a PNG here (needs matplotlib)")
@@ -93,9 +97,11 @@ def main(args, argv=None):
         except ImportError:
             print("cnnfast bench: --plot needs matplotlib (pip install \"cnnfast[plot]\")", file=sys.stderr)
             return 2
+    if args.quick:
+        workloads = [dataclasses.replace(w, **QUICK_MODEL_BATCHES) if w.kind == "model" else w for w in workloads]
     settings = Settings(threads=args.threads, backends=args.backends,
                         repeats=QUICK_REPEATS if args.quick else args.repeats, workloads=workloads,
-                        measure_memory=not args.no_memory)
+                        measure_memory=not args.no_memory, quick=args.quick)
     steps = len(settings.threads) * sum(len(w.passes) for w in workloads)
     bar = None if args.no_progress else _progress_bar(steps)
     try:

@@ -105,34 +105,59 @@ def _model_case(workload, inputs, backend):
     return {"train": train, "inference": inference, "check": check}
 
 
-def torch_sequential(model, torch):
-    """A torch.nn.Sequential with the architecture of a cnnfast ``Sequential``
-    of Conv2D, BatchNorm2D, MaxPool2D, ReLU, Flatten and Dense layers, holding
-    its weights (the state_dict names are the same by design)."""
+def _torch_module(layer, torch):
+    """The torch.nn twin of one cnnfast layer (a container: its children's twins)."""
     from .. import layers as L
 
     nn = torch.nn
-    modules = []
-    for layer in model:
-        config, state = layer.get_config(), layer.state_dict()
-        if isinstance(layer, L.Conv2D) and not isinstance(layer, L.Conv2DTranspose):
-            out_channels, in_per_group, _, _ = state["weight"].shape
-            modules.append(nn.Conv2d(in_per_group * config["groups"], out_channels, config["kernel_size"],
-                                     config["stride"], config["padding"], config["dilation"], config["groups"],
-                                     bias=config["use_bias"]))
-        elif isinstance(layer, L.BatchNorm2D):
-            modules.append(nn.BatchNorm2d(state["weight"].shape[0], eps=config["eps"],
-                                          momentum=config["momentum"]))
-        elif isinstance(layer, L.MaxPool2D):
-            modules.append(nn.MaxPool2d(layer.pool_size, layer.stride, layer.padding))
-        elif isinstance(layer, L.Dense):
-            modules.append(nn.Linear(state["weight"].shape[1], state["weight"].shape[0],
-                                     bias=config["use_bias"]))
-        elif isinstance(layer, (L.ReLU, L.Flatten)):
-            modules.append(nn.ReLU() if isinstance(layer, L.ReLU) else nn.Flatten())
-        else:
-            raise ValueError(f"the benchmark has no torch equivalent for {type(layer).__name__}")
-    net = nn.Sequential(*modules)
+    config, state = layer.get_config(), layer.state_dict()
+    if isinstance(layer, L.Residual):
+        shortcut = None if layer.shortcut is None else _torch_module(layer.shortcut, torch)
+        return _TorchResidual(_torch_module(layer.block, torch), shortcut, torch)
+    if isinstance(layer, L.Sequential):
+        return nn.Sequential(*(_torch_module(child, torch) for child in layer))
+    if isinstance(layer, L.Conv2D) and not isinstance(layer, L.Conv2DTranspose):
+        out_channels, in_per_group, _, _ = state["weight"].shape
+        return nn.Conv2d(in_per_group * config["groups"], out_channels, config["kernel_size"], config["stride"],
+                         config["padding"], config["dilation"], config["groups"], bias=config["use_bias"])
+    if isinstance(layer, L.BatchNorm2D):
+        return nn.BatchNorm2d(state["weight"].shape[0], eps=config["eps"], momentum=config["momentum"])
+    if isinstance(layer, L.MaxPool2D):
+        return nn.MaxPool2d(layer.pool_size, layer.stride, layer.padding)
+    if isinstance(layer, L.GlobalAvgPool2D):
+        return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    if isinstance(layer, L.Dense):
+        return nn.Linear(state["weight"].shape[1], state["weight"].shape[0], bias=config["use_bias"])
+    if isinstance(layer, (L.ReLU, L.Flatten)):
+        return nn.ReLU() if isinstance(layer, L.ReLU) else nn.Flatten()
+    raise ValueError(f"the benchmark has no torch equivalent for {type(layer).__name__}")
+
+
+def _TorchResidual(block, shortcut, torch):
+    """torch twin of cnnfast.layers.Residual: block(x) + (shortcut(x) or x), with
+    children named as cnnfast's ("block", "shortcut")."""
+
+    class Residual(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = block
+            self.shortcut = shortcut
+
+        def forward(self, x):
+            return self.block(x) + (x if self.shortcut is None else self.shortcut(x))
+    return Residual()
+
+
+def torch_sequential(model, torch):
+    """A torch.nn.Sequential with the architecture of a cnnfast ``Sequential``
+    of Conv2D, BatchNorm2D, MaxPool2D, GlobalAvgPool2D, ReLU, Flatten, Dense
+    and Residual layers, holding its weights (the state_dict names are the same
+    by design)."""
+    nn = torch.nn
+    net = nn.Sequential(*(_torch_module(layer, torch) for layer in model))
+    # GlobalAvgPool2D's twin is a Sequential of two modules without state: its
+    # name shifts nothing, since the state_dict keys of later layers are their
+    # own indices.
     net.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in model.state_dict().items()},
                         strict=True)
     return net

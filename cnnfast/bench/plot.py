@@ -1,8 +1,9 @@
 """Draw the benchmark as a PNG (needs matplotlib: ``pip install "cnnfast[plot]"``).
 
 One row per thread count: forward+backward GFLOP/s of the GEMM-bound
-convolutions and GB/s of the memory-bound workloads (pooling, depthwise), one
-bar per backend.  With several thread counts, a last row shows each backend's
+convolutions (with the measured FMA peak of the ISA in use as a dashed line)
+and GB/s of the memory-bound workloads (pooling, depthwise), one bar per
+backend.  With several thread counts, a last row shows each backend's
 speed-up over its own run at the lowest count.
 """
 
@@ -47,6 +48,11 @@ def draw(report, workloads, backends, path):
             values = {b: [index[(n, threads, b)][key] if (n, threads, b) in index else 0.0 for n in names]
                       for b in backends}
             _bars(axis, names, values, unit, f"forward+backward, {threads} thread(s), {unit}")
+            peak = [p["gflops"] for p in report.get("fma_peak", [])
+                    if p["isa"] == report.get("isa") and p["threads"] == threads]
+            if key == "gflops" and peak:
+                axis.axhline(peak[0], color="black", linewidth=0.8, linestyle="--")
+                axis.annotate(f"{report['isa']} FMA peak", (0, peak[0]), fontsize=7, va="bottom")
     if len(thread_counts) > 1:
         low = thread_counts[0]
         names = [w.name for w in workloads]

@@ -90,20 +90,27 @@ def _ms(record):
     return "-" if record is None else f"{record['seconds'] * 1e3:.2f}"
 
 
+def _share(record):
+    return "-" if record is None or record.get("share_of_peak") is None else f"{100 * record['share_of_peak']:.0f}%"
+
+
 def _ratio(value):
     return "-" if not math.isfinite(value) else f"{value:.2f}"
 
 
 def format_table(report, workloads, backends):
-    """The printed table: per thread count, one row per workload and pass."""
+    """The printed table: per thread count, one row per workload and pass; the
+    FMA peaks and the convolutions' dispatch first."""
     index = _index(report)
     sgemm = {(s["workload"], s["threads"]): s["gflops"] for s in report["sgemm"]}
     mem = {(m["workload"], m["threads"], m["backend"]): m["peak_extra_bytes"] for m in report["memory"]}
-    lines = []
+    lines = _ceilings(report)
     for threads in sorted({r["threads"] for r in report["results"]}):
-        lines.append(f"\ncnnfast bench: float32, {threads} thread(s); ms = median; ratios > 1 mean cnnfast is faster")
+        lines.append(f"\ncnnfast bench: float32, {threads} thread(s); ms = median; ratios > 1 mean cnnfast is faster; "
+                     f"%peak = share of the {report.get('isa', '?')} FMA peak")
         header = f"{'workload':<10} {'pass':<8}" + "".join(f" {b + ' ms':>12}" for b in backends)
         header += "".join(f" {b + ' rate':>15}" for b in backends)
+        header += "".join(f" {b[:5] + ' %peak':>11}" for b in backends if b != "reference")
         header += f" {'fast/torch':>10} {'fast/ref':>9} {'sgemm GF/s':>10} {'fwd/sgemm':>9}"
         header += "".join(f" {b + ' MiB':>9}" for b in backends)
         lines.append(header)
@@ -114,6 +121,7 @@ def format_table(report, workloads, backends):
                     continue
                 line = f"{workload.name:<10} {pass_name:<8}" + "".join(f" {_ms(r):>12}" for r in rows)
                 line += "".join(f" {_rate(r):>15}" for r in rows)
+                line += "".join(f" {_share(r):>11}" for r, b in zip(rows, backends) if b != "reference")
                 line += f" {_ratio(speed_ratio(index, workload.name, threads, pass_name, 'fast', 'torch')):>10}"
                 line += f" {_ratio(speed_ratio(index, workload.name, threads, pass_name, 'fast', 'reference')):>9}"
                 ceiling = sgemm.get((workload.name, threads))
@@ -128,6 +136,19 @@ def format_table(report, workloads, backends):
         lines += _summary(index, threads, workloads)
     lines += [f"note: {note}" for note in report["notes"]]
     return "\n".join(lines)
+
+
+def _ceilings(report):
+    """FMA peak per ISA and thread count, and which implementation each convolution takes."""
+    lines = []
+    for isa in dict.fromkeys(p["isa"] for p in report.get("fma_peak", [])):
+        peaks = ", ".join(f"{p['gflops']:.0f} GFLOP/s at {p['threads']} thread(s)"
+                          for p in report["fma_peak"] if p["isa"] == isa)
+        lines.append(f"FMA peak ({isa}{', in use' if isa == report.get('isa') else ''}): {peaks}")
+    for d in report.get("dispatch", []):
+        lines.append(f"dispatch {d['workload']}: forward {d['forward']}, input gradient {d['input_grad']}, "
+                     f"weight gradient {d['weight_grad']}")
+    return lines
 
 
 def _summary(index, threads, workloads):
@@ -146,8 +167,10 @@ def _summary(index, threads, workloads):
             if fast is not None:
                 versus = f" vs torch {torch['images_per_s']:.0f} ({fast['images_per_s'] / torch['images_per_s']:.2f}x)" \
                     if torch is not None else ""
+                share = f"; {_share(fast)} of peak" + (f" (torch {_share(torch)})" if torch is not None else "") \
+                    if fast.get("share_of_peak") is not None else ""
                 lines.append(f"{workload.name} {pass_name} (batch {workload.batch(pass_name)}): "
-                             f"{fast['images_per_s']:.0f} images/s{versus}")
+                             f"{fast['images_per_s']:.0f} images/s{versus}{share}")
     return lines
 
 

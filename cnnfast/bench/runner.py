@@ -15,6 +15,10 @@ noisy 2-core machine):
 * Before any timing, every backend's results are compared with the
   reference's; a backend that disagrees is refused (``BackendMismatch``).
 * Peak memory is measured after all timing (see :mod:`cnnfast.bench.memory`).
+* The FMA peak of every ISA is measured first, at each thread count
+  (:func:`cnnfast.bench.ceiling.fma_peaks`); every rate in GFLOP/s is also
+  given as a share of the peak of the ISA the convolutions run on.  A model's
+  flops are those of its convolution and dense layers (:mod:`.flops`).
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import _runtime, functional
-from . import cases, memory
-from .ceiling import sgemm_gflops
+from .. import _isa, _runtime, functional
+from . import cases, flops, memory
+from .ceiling import fma_peaks, sgemm_gflops
 from .threads import blas_limiter
 
 PAUSE_SECONDS = 0.01
@@ -48,6 +52,7 @@ class Settings:
     workloads: list
     measure_memory: bool = True
     notes: list = field(default_factory=list)
+    quick: bool = False  # a short FMA peak measurement
 
 
 def import_torch():
@@ -111,15 +116,27 @@ def _time_pass(runners, pass_name, repeats, limit, threads):
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def _record(workload, threads, pass_name, backend, seconds):
-    flops, nbytes = workload.flops(pass_name), workload.nbytes(pass_name)
+def _record(workload, threads, pass_name, backend, seconds, peak, model_flops=None):
+    work = model_flops[pass_name] if model_flops else workload.flops(pass_name)
+    nbytes = workload.nbytes(pass_name)
+    gflops = work / seconds / 1e9 if work else None
     record = {"workload": workload.name, "kind": workload.kind, "threads": threads, "pass": pass_name,
-              "backend": backend, "seconds": seconds,
-              "gflops": flops / seconds / 1e9 if flops else None,
+              "backend": backend, "seconds": seconds, "gflops": gflops,
+              "share_of_peak": gflops / peak if gflops and peak else None,
               "gbytes_per_s": nbytes / seconds / 1e9 if nbytes else None}
     if workload.kind == "model":
         record["images_per_s"] = workload.batch(pass_name) / seconds
     return record
+
+
+def conv_dispatch(workload):
+    """Which implementation each pass of a convolution workload takes here:
+    the engine (on which ISA), im2col + OpenBLAS, or the depthwise kernels."""
+    paths = _isa.conv_paths(workload.conv_geometry())
+    if workload.transposed:  # its forward is the convolution's input gradient, and the reverse
+        paths = {"forward": paths["input_grad"], "input_grad": paths["forward"],
+                 "weight_grad": paths["weight_grad"]}
+    return {"workload": workload.name, "isa": _isa.get_isa(), **paths}
 
 
 def run(settings, progress=None):
@@ -134,7 +151,10 @@ def run(settings, progress=None):
     if "torch" in settings.backends and torch is None:
         notes.append("torch is not installed: the torch backend was skipped (pip install torch)")
     limit = blas_limiter()
-    report = {"results": [], "sgemm": [], "memory": [], "notes": notes}
+    report = {"results": [], "sgemm": [], "memory": [], "notes": notes, "isa": _isa.get_isa(),
+              "fma_peak": fma_peaks(settings.threads, quick=settings.quick),
+              "dispatch": [conv_dispatch(w) for w in settings.workloads if w.kind == "conv"]}
+    peak = {p["threads"]: p["gflops"] for p in report["fma_peak"] if p["isa"] == report["isa"]}
     saved_threads = _runtime.get_num_threads()
     try:
         for threads in settings.threads:
@@ -143,9 +163,11 @@ def run(settings, progress=None):
                 inputs = cases.make_inputs(workload)
                 runners = _make_runners(workload, inputs, backends, torch)
                 _check_against_reference(workload, inputs, runners, limit, threads)
+                work = flops.model_flops(runners["fast" if "fast" in runners else next(iter(runners))]) \
+                    if workload.kind == "model" else None
                 for pass_name in workload.passes:
                     medians = _time_pass(runners, pass_name, settings.repeats, limit, threads)
-                    report["results"] += [_record(workload, threads, pass_name, name, seconds)
+                    report["results"] += [_record(workload, threads, pass_name, name, seconds, peak[threads], work)
                                           for name, seconds in medians.items()]
                     if progress:
                         progress(f"{threads}t {workload.name} {pass_name}")

@@ -8,6 +8,7 @@ shapes and its work (FLOPs, nominal bytes); how each backend runs it lives in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 KERNEL_PASSES = ("forward", "backward", "both")
 FLOAT32_BYTES = 4
@@ -83,6 +84,19 @@ class ConvWorkload:
         forward = x + w + y
         backward = y + x + w + x + w + FLOAT32_BYTES * self.out_channels
         return {"forward": forward, "backward": backward, "both": forward + backward}[pass_name]
+
+    def conv_geometry(self):
+        """The convolution's geometry as the kernels see it (for a transposed
+        workload: the convolution whose input gradient it is)."""
+        x, y = self.input_shape, self.output_shape
+        if self.transposed:
+            x, y = y, x
+        kernel = (self.kernel,) * 2
+        return SimpleNamespace(batch=self.batch, in_channels=x[1], in_height=x[2], in_width=x[3],
+                               out_channels=y[1], out_height=y[2], out_width=y[3], kernel=kernel,
+                               stride=(self.stride,) * 2, padding=(self.padding,) * 2, dilation=(1, 1),
+                               groups=self.groups, input_shape=x, output_shape=y,
+                               weight_shape=(y[1], x[1] // self.groups) + kernel)
 
     def gemm_shape(self):
         """(m, n, k) of the one GEMM per group that im2col makes of the forward
@@ -199,6 +213,7 @@ POOL_WORKLOADS = [
 MODEL_WORKLOADS = [
     ModelWorkload("lenet5", "lenet5", (1, 32, 32)),
     ModelWorkload("small_vgg", "small_vgg", (3, 32, 32)),
+    ModelWorkload("resnet20", "resnet20", (3, 32, 32)),
 ]
 
 WORKLOADS = CONV_WORKLOADS + TRANSPOSED_WORKLOADS + POOL_WORKLOADS + MODEL_WORKLOADS

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks as check
+from .. import functional as F
 from .base import Layer, Parameter, grad_buffer, register
 
 __all__ = ["ReLU", "LeakyReLU", "PReLU", "ELU", "Tanh", "Sigmoid", "Softmax", "ScaledTanh", "Activation", "NAMES",
@@ -40,14 +41,14 @@ class ReLU(_Named):
     final_activation = "relu"
 
     def _forward(self, x, training):
-        y = np.maximum(x, 0)
+        y = F.relu(x, backend=self.backend)
         if training:
             self._cache = y
         return y
 
     def _backward(self, grad_y):
         # dy/dx = 1 where y > 0 (x > 0), else 0 (also at x == 0, as torch).
-        return grad_y * (self._cache > 0)
+        return F.relu_backward(grad_y, self._cache, backend=self.backend)
 
 
 def _mask_blend(mask, dtype, at_one, elsewhere):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks as check
+from .. import functional as F
 from .base import Layer, Parameter, grad_buffer, register
 
 __all__ = ["BatchNorm1D", "BatchNorm2D", "BatchNormalization"]
@@ -49,8 +50,7 @@ class _BatchNorm(Layer):
         # Running statistics: an affine map per channel.
         scale = self.weight.data / np.sqrt(self.running_var + self.eps)
         shift = self.bias.data - self.running_mean * scale
-        y = x * scale.reshape(shape)
-        y += shift.reshape(shape)
+        y = F.batch_norm_affine(x, scale, shift, backend=self.backend)
         if training:
             self._cache = ("affine", x, scale)
         return y
@@ -60,6 +60,8 @@ class _BatchNorm(Layer):
         if count <= 1:
             raise ValueError(f"{self._label()} needs more than 1 value per channel when training, "
                              f"got x of shape {x.shape}")
+        if self.backend == "fast":
+            return self._forward_batch_stats_fast(x, count)
         mean = x.mean(axis=axes, keepdims=True)
         centred = x - mean
         var = np.mean(np.square(centred), axis=axes, keepdims=True)
@@ -68,17 +70,36 @@ class _BatchNorm(Layer):
         x_hat *= inv_std
         y = x_hat * self.weight.data.reshape(shape)
         y += self.bias.data.reshape(shape)
+        self._update_running_statistics(mean.reshape(-1), var.reshape(-1), count)
+        self._cache = ("batch", x_hat, inv_std)
+        return y
+
+    def _update_running_statistics(self, mean, var, count):
+        """Update the running statistics: ``(1 - momentum) * running + momentum * batch`` (the variance unbiased)."""
         momentum = self.momentum
         self.running_mean *= 1.0 - momentum
-        self.running_mean += momentum * mean.reshape(-1)
+        self.running_mean += momentum * mean
         self.running_var *= 1.0 - momentum
-        self.running_var += (momentum * count / (count - 1)) * var.reshape(-1)
+        self.running_var += (momentum * count / (count - 1)) * var
         np.add(self.num_batches_tracked, 1, out=self.num_batches_tracked)
-        self._cache = ("batch", x_hat, inv_std)
+
+    def _forward_batch_stats_fast(self, x, count):
+        """The training forward in one kernel (three passes over x, every thread).
+
+        The backward recomputes x_hat from x, mean and inv_std.
+        """
+        y, mean, var, inv_std = F.batch_norm_train(x, self.weight.data, self.bias.data, self.eps)
+        self._update_running_statistics(mean, var, count)
+        self._cache = ("batch_fast", x, (mean, inv_std))
         return y
 
     def _backward(self, grad_y):
         kind, saved, scale = self._cache
+        if kind == "batch_fast":
+            grad_x, grad_w, grad_b = F.batch_norm_train_backward(grad_y, saved, *scale, self.weight.data)
+            grad_buffer(self.weight)[...] = grad_w
+            grad_buffer(self.bias)[...] = grad_b
+            return grad_x
         axes, shape = self._axes_and_shape(grad_y)
         grad_b = grad_buffer(self.bias)
         np.sum(grad_y, axis=axes, out=grad_b)

@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from .. import functional as F
 from .._checks import nonnegative, real, spelled_twice
 from ._params import checked_grad, parameter_list
 
@@ -272,6 +273,8 @@ class SGD(Optimizer):
         self._scratch_arrays = ("tmp", "decayed") if self.weight_decay != 0.0 else ("tmp",)
 
     def _update(self, data, grad, state, scratch):
+        if _fused_sgd_update(self, data, grad, state):
+            return
         tmp = scratch["tmp"]
         g = _weight_decayed(data, grad, self.weight_decay, scratch.get("decayed"))
         if self.momentum != 0.0:
@@ -294,6 +297,21 @@ class SGD(Optimizer):
         """The constructor's keyword arguments except ``params``, JSON-able."""
         return {"lr": self.lr, "momentum": self.momentum, "dampening": self.dampening,
                 "nesterov": self.nesterov, "weight_decay": self.weight_decay}
+
+
+def _fused_sgd_update(sgd, data, grad, state):
+    """The SGD step below in one kernel pass when the arrays allow it.
+
+    functional.sgd_update: the same roundings, subnormals flushed to zero.
+    False otherwise (a non-contiguous parameter), and the NumPy update runs.
+    """
+    buf = state.get("momentum_buffer")
+    arrays = (data, grad) if buf is None else (data, grad, buf)
+    if not all(a.flags.c_contiguous and a.dtype == data.dtype for a in arrays) or not data.flags.writeable:
+        return False
+    F.sgd_update(data, grad, buf, sgd.lr, sgd.momentum, sgd.dampening, sgd.nesterov, sgd.weight_decay,
+                 first_step=state["step"] == 1)
+    return True
 
 
 class Adagrad(Optimizer):

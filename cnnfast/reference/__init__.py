@@ -9,10 +9,12 @@ or float64, and results have the input dtype.
 """
 
 # Each submodule's __all__ lists its functions: they are re-exported here as they are.
-from . import conv, pool
+from . import conv, pool, training
 from .conv import *  # noqa: F403
 from .linear import *  # noqa: F403
 from .linear import __all__ as _linear_all  # the function `linear` hides the submodule's name
 from .pool import *  # noqa: F403
+from .training import *  # noqa: F403
+from .training import sgd_update  # noqa: F401  (not in __all__: in place, see training.py)
 
-__all__ = conv.__all__ + pool.__all__ + _linear_all
+__all__ = conv.__all__ + pool.__all__ + _linear_all + training.__all__
