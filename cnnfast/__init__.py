@@ -11,7 +11,8 @@ Layers of one idea each, data flowing one way::
 Also: ``losses``, ``optim`` (optimizers, schedules, clipping), ``callbacks``,
 ``models`` (lenet5, small_vgg, resnet8/20), ``datasets`` (MNIST loaders, the
 bundled subset, augmentation), ``utils`` (``to_categorical``, ``to_torch``),
-``gradcheck``.
+``gradcheck``, ``distributed`` (data-parallel training over MPI; mpi4py is
+imported only when used).
 Threads: ``set_num_threads``/``get_num_threads`` (default: ``OMP_NUM_THREADS``, else the CPUs
 the process may use: affinity mask, cgroup CPU quota).
 Micro-kernels: ``get_isa``/``set_isa`` (from ``CNNFAST_ISA``; the CPU's best by default).
@@ -30,7 +31,7 @@ from ._isa import get_isa, set_isa  # noqa: E402
 from ._version import __version__
 from . import functional, reference  # noqa: E402
 from . import callbacks, datasets, layers, losses, models, optim, utils  # noqa: E402
-from . import training  # noqa: E402
+from . import distributed, training  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
 from .layers.sequential import Input, Sequential, load_model  # noqa: E402
 
@@ -47,6 +48,7 @@ __all__ = [
     "models",
     "datasets",
     "training",
+    "distributed",
     "utils",
     "Sequential",
     "Input",

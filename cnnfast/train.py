@@ -8,6 +8,7 @@ writes and what Ctrl-C does.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -139,6 +140,16 @@ def _learning_rate(text):
     return value
 
 
+def _positive_seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}") from None
+    if not value > 0:  # inf turns the watchdog off
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
 def _save_path(text):
     from .serialization import check_suffix
 
@@ -172,6 +183,13 @@ def add_arguments(parser):
     parser.add_argument("--save", metavar="PATH", type=_save_path,
                         help="save the trained model here (.npz); it takes (N, 28, 28) digits scaled to [0, 1]")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--distributed", action="store_true",
+                        help="train data-parallel with the other processes of an MPI job (launch as mpiexec -n N "
+                             "cnnfast train --distributed; needs cnnfast[mpi]); --batch-size is the global batch, "
+                             "each process takes its share of the node's cores; rank 0 prints and saves")
+    parser.add_argument("--timeout", type=_positive_seconds, default=None, metavar="SECONDS",
+                        help="with --distributed: end the job when a process makes no progress for this long "
+                             "(default 1800)")
 
 
 # --------------------------------------------------------------------- run
@@ -194,10 +212,26 @@ def main(args, argv=None):
         130 (Ctrl-C).
     """
     try:
-        return _train(args)
+        return _train_distributed(args) if args.distributed else _train(args)
     except KeyboardInterrupt:  # outside fit (loading, saving, evaluating), or a second Ctrl-C during it
         print("cnnfast train: interrupted (Ctrl-C)", file=sys.stderr, flush=True)
         return INTERRUPTED
+
+
+def _train_distributed(args):
+    """``--distributed``: join the MPI job, then train; rank 0 alone prints.
+
+    Joining comes first, so that a failure anywhere from here on ends every
+    process.  The standard output of the other ranks is discarded; errors
+    still reach stderr from the rank that has them.
+    """
+    from . import distributed
+
+    distributed.init(timeout=args.timeout)
+    if distributed.is_primary():
+        return _train(args)
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        return _train(args)
 
 
 def _train(args):
@@ -224,13 +258,14 @@ def _train(args):
     model.compile(optimizer=args.optimizer, loss="cross_entropy", lr=lr, **optimizer_options)
     print(f"LeNet-5{' (classic)' if args.classic else ''} on {dataset}: {len(x_train)} training, "
           f"{len(x_test)} test images; {args.optimizer} lr {lr:g} (cosine), batch {args.batch_size}, "
-          f"{args.epochs} epochs, {cnnfast.get_num_threads()} thread(s)", flush=True)
+          f"{args.epochs} epochs, {_workers(args, cnnfast)}", flush=True)
     schedule = LearningRateScheduler(lambda epoch, _: lr * 0.5 * (1.0 + np.cos(np.pi * epoch / args.epochs)))
     terminate = TerminateOnNaN(verbose=0)
     counter = _ImagesTrained()
     start = time.perf_counter()
     history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, shuffle=True,
-                        verbose=0 if args.quiet else 1, callbacks=[schedule, terminate, counter])
+                        verbose=0 if args.quiet else 1, callbacks=[schedule, terminate, counter],
+                        distributed=args.distributed)
     seconds = time.perf_counter() - start
     if terminate.stopped_epoch is not None:
         print(f"cnnfast train: the training loss became {terminate.loss} in epoch {terminate.stopped_epoch + 1}, "
@@ -240,7 +275,8 @@ def _train(args):
     if history.interrupted:
         print(f"cnnfast train: interrupted (Ctrl-C) after {len(history.epoch)} of {args.epochs} epochs and "
               f"{counter.images} images; the model keeps the last completed batch", file=sys.stderr, flush=True)
-    if args.save:  # before evaluating: a Ctrl-C during the evaluation loses nothing
+    # Before evaluating: a Ctrl-C during the evaluation loses nothing.  Distributed: rank 0 writes.
+    if args.save and (not args.distributed or cnnfast.distributed.is_primary()):
         path = partial_path(args.save) if history.interrupted else args.save
         model.save(path)
         if history.interrupted:
@@ -248,13 +284,21 @@ def _train(args):
                   flush=True)
         else:
             print(f"saved to {path}", flush=True)
-    loss, accuracy = model.evaluate(x_test, y_test, batch_size=256)
+    loss, accuracy = model.evaluate(x_test, y_test, batch_size=256, distributed=args.distributed)
     images_per_second = counter.images / seconds if seconds > 0 else 0.0
     print(f"trained {counter.images} images in {seconds:.1f} s; test loss {loss:.4f}, "
           f"test error {100 * (1 - accuracy):.2f}%")
     print(f"test accuracy: {100 * accuracy:.2f}% ({len(x_test)} images) | {images_per_second:.0f} images/s train",
           flush=True)
     return INTERRUPTED if history.interrupted else 0
+
+
+def _workers(args, cnnfast):
+    """"N thread(s)", or with --distributed "P processes x N thread(s)" (images/s are then the whole job's)."""
+    threads = f"{cnnfast.get_num_threads()} thread(s)"
+    if not args.distributed:
+        return threads
+    return f"{cnnfast.distributed.size()} processes x {threads} (images/s: all processes)"
 
 
 def _missing_data_message(error, dataset):

@@ -91,6 +91,7 @@ API_MODULES = [
     "cnnfast.models",
     "cnnfast.datasets",
     "cnnfast.utils",
+    "cnnfast.distributed",
     "cnnfast.training",
     "cnnfast.training.data",
     "cnnfast.training.loop",

@@ -30,6 +30,7 @@ TIERS = [
     ("independent pieces", ["cnnfast.losses", "cnnfast.optim", "cnnfast.optim.*", "cnnfast.datasets",
                             "cnnfast.datasets.*", "cnnfast.serialization", "cnnfast.callbacks",
                             "cnnfast.utils"]),
+    ("processes (MPI)", ["cnnfast.distributed", "cnnfast.distributed.*"]),
     ("training loop", ["cnnfast.training", "cnnfast.training.*"]),
     ("layers and the Sequential model", ["cnnfast.layers", "cnnfast.layers.*"]),
     ("models", ["cnnfast.model", "cnnfast.models", "cnnfast.gradcheck"]),

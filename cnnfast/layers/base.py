@@ -240,6 +240,21 @@ class Layer:
     def _build(self, input_shape, rng):
         """Create parameters and buffers; nothing to create by default."""
 
+    def set_rng(self, rng):
+        """Draw run-time randomness (Dropout's masks) from ``rng`` from now on, in this layer and its children.
+
+        ``build`` gives a layer the generator its weights came from; a
+        data-parallel fit gives each process a stream of its own here, so
+        that processes do not drop the same units of their different samples.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator or int
+        """
+        rng = _generator(rng)
+        for _, child in self.named_children():
+            child.set_rng(rng)
+
     def output_shape(self, input_shape):
         """The batch-free output shape for a batch-free ``input_shape`` (pure shape arithmetic).
 

@@ -8,7 +8,7 @@ from .. import _checks as check
 from .. import functional as F
 from . import initializers
 from .activations import Activated
-from .base import Layer, Parameter, register
+from .base import Layer, Parameter, _generator, register
 
 __all__ = ["Dense", "Flatten", "Dropout"]
 
@@ -142,6 +142,10 @@ class Dropout(Layer):
 
     def _build(self, input_shape, rng):
         self._rng = rng
+
+    def set_rng(self, rng):
+        """Draw the masks from ``rng`` from now on (see :meth:`Layer.set_rng`)."""
+        self._rng = _generator(rng)
 
     def _forward(self, x, training):
         if not training or self.rate == 0.0:

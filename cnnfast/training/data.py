@@ -22,7 +22,7 @@ from .. import _checks as check
 from ..datasets import BatchIterator, iterate_minibatches
 
 __all__ = ["inputs", "targets", "arrays", "is_batch_stream", "split_validation", "ArrayBatches",
-           "in_order", "StreamBatches", "augmented"]
+           "in_order", "InOrder", "StreamBatches", "augmented", "Augmented"]
 
 
 def inputs(model, x, name="x"):
@@ -123,9 +123,13 @@ class ArrayBatches:
     ----------
     steps, samples, batch_size : int
         Batches per epoch, training samples and batch size (what callbacks see in ``params``).
+    x, y, shuffle, rng
+        As given (a data-parallel fit slices the same batches from them:
+        :class:`cnnfast.training.sharding.ShardedBatches`).
     """
 
     def __init__(self, x, y, batch_size, shuffle, rng, steps=None):
+        self.x, self.y, self.shuffle, self.rng = x, y, shuffle, rng
         self._batches = BatchIterator(x, y, batch_size, shuffle, seed=rng)
         self.steps = len(self._batches) if steps is None else min(steps, len(self._batches))
         self.samples = len(x)
@@ -140,6 +144,23 @@ class ArrayBatches:
 def in_order(x, y, batch_size):
     """The batches of an evaluation: in order, views of ``x`` and ``y``."""
     return iterate_minibatches(x, y, batch_size, shuffle=False)
+
+
+class InOrder:
+    """Validation data held as checked arrays: each call starts a pass of :func:`in_order` batches.
+
+    Attributes
+    ----------
+    x, y : ndarray
+    batch_size : int
+    """
+
+    def __init__(self, x, y, batch_size):
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def __call__(self):
+        """One pass: an iterator over the ``(x_batch, y_batch)`` views, in order."""
+        return in_order(self.x, self.y, self.batch_size)
 
 
 class StreamBatches:
@@ -203,3 +224,24 @@ def augmented(batches, transform, dtype):
         if out.shape != xb.shape:
             raise ValueError(f"augment changed the batch shape from {xb.shape} to {out.shape}")
         yield out.astype(dtype, copy=False), yb
+
+
+class Augmented:
+    """A batch source whose x batches go through ``transform`` (fit's ``augment``).
+
+    Parameters
+    ----------
+    source : batch source
+        Its ``steps``, ``samples`` and ``batch_size`` are passed on.
+    transform : callable
+        ``transform(x_batch) -> x_batch`` (see :func:`augmented`).
+    dtype : numpy dtype
+    """
+
+    def __init__(self, source, transform, dtype):
+        self._source, self._transform, self._dtype = source, transform, dtype
+        self.steps, self.samples, self.batch_size = source.steps, source.samples, source.batch_size
+
+    def epoch(self):
+        """An iterator over one epoch's augmented ``(x_batch, y_batch)``."""
+        return augmented(self._source.epoch(), self._transform, self._dtype)

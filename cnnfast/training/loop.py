@@ -38,7 +38,7 @@ def evaluate(model, batches):
     return totals
 
 
-def run(model, source, step, validate, *, epochs, initial_epoch, callbacks, verbose):
+def run(model, source, step, validate, *, epochs, initial_epoch, callbacks, verbose, interrupt=None):
     """Train ``model`` for ``epochs - initial_epoch`` epochs; returns the :class:`~cnnfast.callbacks.History`.
 
     Parameters
@@ -49,13 +49,19 @@ def run(model, source, step, validate, *, epochs, initial_epoch, callbacks, verb
         ``source.epoch()`` yields one epoch's ``(x_batch, y_batch)``;
         ``source.steps``, ``.samples`` and ``.batch_size`` go into the callbacks' ``params``.
     step : callable
-        ``step(x_batch, y_batch) -> (mean loss, correct, size)``, one update.
+        ``step(x_batch, y_batch) -> (mean loss, correct, size)``, one update;
+        None when it made no update because training stops (the processes of
+        a data-parallel fit agreed to stop before it).
     validate : callable or None
         ``validate() -> {"loss": ..., "accuracy": ...}`` after every epoch (reported as ``val_*``).
     epochs, initial_epoch : int
     callbacks : sequence of Callback
         The user's; History (and a ProgressBar when ``verbose``) are added after them.
     verbose : {0, 1, 2}
+    interrupt : DeferredInterrupt, optional
+        Who decides when to stop (Ctrl-C, ``stop_training``); default a new
+        :class:`DeferredInterrupt`.  A data-parallel fit passes one that makes
+        the processes agree (:class:`cnnfast.training.parallel.AgreedInterrupt`).
 
     Notes
     -----
@@ -75,11 +81,13 @@ def run(model, source, step, validate, *, epochs, initial_epoch, callbacks, verb
     model.stop_training = False
     epoch = None
     nonfinite = _FirstNonFinite()
-    with DeferredInterrupt() as ctrl_c:
+    with interrupt or DeferredInterrupt() as ctrl_c:
         try:
             callbacks.on_train_begin({})
             for epoch in range(initial_epoch, epochs):
                 logs = _run_epoch(model, source.epoch(), step, epoch, callbacks, ctrl_c, nonfinite)
+                if logs is None and model.stop_training:  # stopped before this epoch's first update
+                    break
                 if logs is None:
                     warnings.warn(f"fit: the training data ran out in epoch {epoch + 1} of {epochs}; training "
                                   "stopped.  Give steps_per_epoch, or data that yields steps_per_epoch * epochs "
@@ -88,9 +96,7 @@ def run(model, source, step, validate, *, epochs, initial_epoch, callbacks, verb
                 if validate is not None:
                     logs.update({f"val_{key}": value for key, value in validate().items()})
                 callbacks.on_epoch_end(epoch, logs)
-                if ctrl_c.requested:
-                    raise KeyboardInterrupt
-                if model.stop_training:
+                if ctrl_c.stop_after(model, epoch_end=True):
                     break
         except KeyboardInterrupt:
             if ctrl_c.forced or ctrl_c.in_update:
@@ -112,17 +118,19 @@ def _run_epoch(model, batches, step, epoch, callbacks, ctrl_c, nonfinite):
     for batch, (xb, yb) in enumerate(batches):
         callbacks.on_batch_begin(batch, {"batch": batch, "size": len(xb)})
         ctrl_c.in_update = True
-        loss, correct, size = step(xb, yb)
+        result = step(xb, yb)
         ctrl_c.in_update = False
+        if result is None:  # no update: the processes agreed to stop before it (the step set why)
+            ctrl_c.stop_after(model)
+            break
+        loss, correct, size = result
         if not math.isfinite(loss):
             nonfinite.warn(loss, epoch, batch)
         totals.add(loss, correct, size)
         logs = {"batch": batch, "size": size, **totals.logs()}
         logs["images_per_sec"] = totals.seen / max(time.perf_counter() - start, 1e-9)
         callbacks.on_batch_end(batch, logs)
-        if ctrl_c.requested:
-            raise KeyboardInterrupt
-        if model.stop_training:
+        if ctrl_c.stop_after(model):
             break
     if totals.seen == 0:
         return None
@@ -131,6 +139,17 @@ def _run_epoch(model, batches, step, epoch, callbacks, ctrl_c, nonfinite):
     logs["images_per_sec"] = totals.seen / elapsed
     logs["lr"] = float(model.optimizer.lr)
     return logs
+
+
+def take_signal(signum, expected, handler):
+    """Install ``handler`` for ``signum`` if this is the main thread and ``expected`` is the current handler.
+
+    A handler the user installed is left alone (and only the main thread may
+    install one).  Returns the previous handler, or None when nothing was installed.
+    """
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signum) is expected:
+        return signal.signal(signum, handler)
+    return None
 
 
 class _FirstNonFinite:
@@ -171,10 +190,20 @@ class DeferredInterrupt:
             raise KeyboardInterrupt
         self.requested = True
 
+    def stop_after(self, model, epoch_end=False):
+        """Whether training stops now, after a batch's (or, ``epoch_end``, an epoch's) callbacks.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            After a Ctrl-C; otherwise the answer is ``model.stop_training``.
+        """
+        if self.requested:
+            raise KeyboardInterrupt
+        return model.stop_training
+
     def __enter__(self):
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+        self._previous = take_signal(signal.SIGINT, signal.default_int_handler, self._handle)
         return self
 
     def __exit__(self, *exc):

@@ -39,20 +39,37 @@ class TrainStep:
 
         Returns
         -------
-        (float, int, int)
+        (float, int, int) or None
             The batch's mean loss, its number of correct predictions (0 when
-            accuracy is not tracked) and its size, as returned by :meth:`reduce`.
+            accuracy is not tracked) and its size, as returned by :meth:`reduce`
+            (None: no update was made).
+        """
+        result = self.reduce(*self.forward_backward(x, y), len(x))
+        if result is not None:  # None: no update (data-parallel processes that agreed to stop)
+            self.update()
+        return result
+
+    def forward_backward(self, x, y):
+        """Forward, loss and backward on the batch: the gradients land in ``p.grad``.
+
+        Returns
+        -------
+        (float, int)
+            The batch's mean loss and its number of correct predictions (0
+            when accuracy is not tracked).
         """
         model, objective = self.model, self.objective
         output = objective.forward(x, training=True)
         loss, grad = objective.loss(output, y)
         objective.backward(grad, input_grad=False)  # the data needs no gradient
-        correct = count_correct(output, y, objective.threshold) if model.metrics else 0
-        result = self.reduce(float(loss), correct, len(x))
+        return float(loss), count_correct(output, y, objective.threshold) if model.metrics else 0
+
+    def update(self):
+        """Clip the gradients (``clip_norm``), then let the optimizer update the weights."""
+        model = self.model
         if model.clip_norm is not None:
             optim.clip_grad_norm(model.optimizer.params, model.clip_norm)
         model.optimizer.step()
-        return result
 
     def reduce(self, loss, correct, size):
         """Gradient hook, between the backward and the update: here, the identity.
@@ -66,10 +83,12 @@ class TrainStep:
 
         Returns
         -------
-        (float, int, int)
+        (float, int, int) or None
             The same figures for the whole batch.  A data-parallel step
-            averages the gradients (``p.grad`` of ``model.optimizer.params``)
-            over the processes here, weighted by ``size``, and returns the
-            global loss, correct count and size.
+            (:class:`cnnfast.training.parallel.DistributedStep`) averages the
+            gradients (``p.grad`` of ``model.optimizer.params``) over the
+            processes here, weighted by ``size``, and returns the global loss,
+            correct count and size; or None when the processes agreed to stop
+            before this update, which is then not made.
         """
         return loss, correct, size

@@ -16,7 +16,7 @@ import numpy as np
 from .. import _checks as check
 from .. import losses, optim
 from ..callbacks import format_logs
-from . import data, loop
+from . import data, loop, parallel
 from .metrics import METRICS
 from .step import TrainStep
 
@@ -203,13 +203,18 @@ class Trainer:
 
     # --------------------------------------------------------------- training
 
-    def train_on_batch(self, x, y):
+    def train_on_batch(self, x, y, distributed=False):
         """One optimizer step on the batch ``(x, y)``.
 
         Parameters
         ----------
         x : ndarray, shape (B, *input_shape), float32 or float64
         y : ndarray, shape (B,) integer labels or (B, C) float targets
+        distributed : bool
+            Data-parallel over MPI processes (:mod:`cnnfast.distributed`):
+            every process passes the same global batch and trains on its
+            slice of it; the update and the returned figures are those of
+            the whole batch.  The first such call takes rank 0's weights.
 
         Returns
         -------
@@ -219,14 +224,15 @@ class Trainer:
         self._require_compiled("train_on_batch")
         x, y = data.arrays(self, x, y)
         self._check_ready_to_train("train_on_batch")
-        loss, correct, size = TrainStep(self)(x, y)
+        loss, correct, size = parallel.train_on_batch(self, x, y) if distributed else TrainStep(self)(x, y)
         logs = {"loss": loss}
         if self.metrics:
             logs["accuracy"] = correct / size
         return logs
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, *, initial_epoch=0, steps_per_epoch=None, augment=None):
+            validation_data=None, shuffle=True, *, initial_epoch=0, steps_per_epoch=None, augment=None,
+            distributed=False):
         """Train for ``epochs - initial_epoch`` epochs.
 
         The positional order is Keras's, ``fit(x, y, batch_size, epochs, verbose,
@@ -273,6 +279,16 @@ class Trainer:
             the same shape; applied to every training batch, never to validation data.
         steps_per_epoch : int, optional
             Batches per epoch (default: all of them).
+        distributed : bool
+            Train data-parallel with the other MPI processes of the job
+            (launched as ``mpiexec -n N python script.py``; see
+            :mod:`cnnfast.distributed`).  Every process passes the same
+            arrays; ``batch_size`` is the global batch, each process trains
+            on its slice of every batch, and the gradients are averaged
+            weighted by sample count, so the run matches one process's with
+            the same ``batch_size``.  Rank 0 prints and writes checkpoints;
+            every process returns the same History.  Arrays only (augmentation
+            goes through ``augment``).
 
         Returns
         -------
@@ -314,9 +330,12 @@ class Trainer:
             source, validation = self._array_source(x, y, batch_size, validation_split, shuffle, steps)
         if validation_data is not None:
             validation = self._validation_batches(validation_data)
+        if distributed:
+            return parallel.fit(self, source, validation, augment, epochs=epochs, initial_epoch=initial_epoch,
+                                callbacks=callbacks or (), verbose=verbose)
         validate = None if validation is None else lambda: loop.evaluate(self, validation()).logs()
         if transform is not None:
-            source = _Augmented(source, transform, self.dtype)
+            source = data.Augmented(source, transform, self.dtype)
         return loop.run(self, source, TrainStep(self), validate, epochs=epochs, initial_epoch=initial_epoch,
                         callbacks=callbacks or (), verbose=verbose)
 
@@ -334,7 +353,7 @@ class Trainer:
         if self._shuffle_rng is None:
             self._shuffle_rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(1,)))
         source = data.ArrayBatches(x, y, batch_size, bool(shuffle), self._shuffle_rng, steps)
-        validation = None if held_out is None else (lambda: data.in_order(*held_out, _VALIDATION_BATCH_SIZE))
+        validation = None if held_out is None else data.InOrder(*held_out, _VALIDATION_BATCH_SIZE)
         return source, validation
 
     def _stream_source(self, x, y, batch_size, validation_split, steps):
@@ -357,7 +376,7 @@ class Trainer:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (x_val, y_val) or a batch iterator")
         held_out = data.arrays(self, *validation_data, x_name="validation_data[0]", y_name="validation_data[1]")
-        return lambda: data.in_order(*held_out, _VALIDATION_BATCH_SIZE)
+        return data.InOrder(*held_out, _VALIDATION_BATCH_SIZE)
 
     # -------------------------------------------------------------- evaluation
 
@@ -366,7 +385,7 @@ class Trainer:
         """``["loss", *metrics]``: the order of :meth:`evaluate`'s list (Keras's attribute)."""
         return ["loss", *self.metrics]
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose=0, *, return_dict=False):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose=0, *, return_dict=False, distributed=False):
         """Mean loss (and accuracy if compiled with it) over ``(x, y)``, in inference mode.
 
         Parameters
@@ -382,6 +401,9 @@ class Trainer:
             Non-zero: print the result on one line.
         return_dict : bool
             Return ``{"loss": ..., "accuracy": ...}`` instead of the list.
+        distributed : bool
+            Every MPI process passes the same arrays and evaluates its share
+            of the batches; the result is the whole set's, on every process.
 
         Returns
         -------
@@ -399,6 +421,8 @@ class Trainer:
         if data.is_batch_stream(x):
             if y is not None:
                 raise ValueError("evaluate: y must not be given when x is a batch iterator or generator")
+            if distributed:
+                raise ValueError("evaluate(distributed=True) takes arrays x, y, not a batch iterator")
             totals = loop.evaluate(self, data.StreamBatches(self, x).epoch())
             if totals.seen == 0:
                 raise ValueError("evaluate needs at least one sample; the batch iterator yielded none")
@@ -408,9 +432,10 @@ class Trainer:
             x, y = data.arrays(self, x, y)
             if len(x) == 0:
                 raise ValueError(f"evaluate needs at least one sample, x has shape {x.shape}")
-            totals = loop.evaluate(self, data.in_order(x, y, batch_size))
+            totals = (parallel.evaluate(self, x, y, batch_size) if distributed
+                      else loop.evaluate(self, data.in_order(x, y, batch_size)))
         result = totals.logs()
-        if verbose:
+        if verbose and not (distributed and parallel.rank() > 0):  # one process prints
             print(format_logs(result), flush=True)
         if return_dict:
             return result
@@ -431,14 +456,3 @@ def _known_class(module, name, base, what):
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise ValueError(f"unknown {what} class {name!r} in the compile configuration")
     return cls
-
-
-class _Augmented:
-    """A batch source whose x batches go through ``transform`` (fit's ``augment``)."""
-
-    def __init__(self, source, transform, dtype):
-        self._source, self._transform, self._dtype = source, transform, dtype
-        self.steps, self.samples, self.batch_size = source.steps, source.samples, source.batch_size
-
-    def epoch(self):
-        return data.augmented(self._source.epoch(), self._transform, self._dtype)
