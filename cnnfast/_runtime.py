@@ -93,6 +93,10 @@ _threads_decided_by = None
 def set_num_threads(num_threads=None):
     """Set the number of threads every cnnfast kernel uses at most.
 
+    Small calls still run on one thread, and while other processes keep the
+    CPUs busy the kernels use fewer threads (unless ``OMP_DYNAMIC=false``);
+    results are bitwise the same at any thread count.
+
     Parameters
     ----------
     num_threads : int in [1, 1024] or None
@@ -100,9 +104,12 @@ def set_num_threads(num_threads=None):
         the smallest of the CPUs in the affinity mask, the cgroup CPU quota
         and ``omp_get_max_threads()`` (``show_config()`` says which).
 
-    Small calls still run on one thread, and while other processes keep the
-    CPUs busy the kernels use fewer threads (unless ``OMP_DYNAMIC=false``);
-    results are bitwise the same at any thread count.
+    Examples
+    --------
+    >>> cnnfast.set_num_threads(1)
+    >>> cnnfast.get_num_threads()
+    1
+    >>> cnnfast.set_num_threads(None)   # back to the default
     """
     global _threads_decided_by
     if num_threads is None:

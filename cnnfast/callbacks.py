@@ -492,7 +492,7 @@ class TerminateOnNaN(Callback):
 
 
 def format_logs(logs):
-    """One line of metrics: ``"loss 0.1234 | accuracy 97.50% | ... | 6100 images/s"``.
+    """One line of metrics, such as ``"loss 0.1234 | accuracy 97.50% | 6100 images/s"``.
 
     Parameters
     ----------

@@ -56,6 +56,17 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, back
     -------
     y : ndarray, shape (N, K, Ho, Wo), x's dtype
         ``Ho = (H + 2 * padding - dilation * (kh - 1) - 1) // stride + 1``, likewise Wo.
+
+    Examples
+    --------
+    >>> from cnnfast import functional as F
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    >>> w = np.ones((1, 1, 2, 2), np.float32)
+    >>> F.conv2d(x, w, stride=2)        # each output: the sum of one 2 x 2 block
+    array([[[[10., 18.],
+             [42., 50.]]]], dtype=float32)
+    >>> F.conv2d(x, np.ones((8, 1, 3, 3), np.float32), padding=1).shape
+    (1, 8, 4, 4)
     """
     if _is_reference(backend):
         return reference.conv2d(x, weight, bias, stride, padding, dilation, groups)
@@ -185,6 +196,20 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, backend="fast"):
         The flat index ``h * W + w`` of the maximum in its input plane; ties
         go to the first maximum in row-major window order, and a NaN in the
         window wins (the first NaN).
+
+    Examples
+    --------
+    >>> from cnnfast import functional as F
+    >>> x = np.array([[[[1, 5, 2, 0],
+    ...                 [3, 4, 8, 1]]]], dtype=np.float32)
+    >>> y, argmax = F.max_pool2d(x, 2)
+    >>> y
+    array([[[[5., 8.]]]], dtype=float32)
+    >>> argmax                          # flat h * W + w in the 2 x 4 input plane
+    array([[[[1, 6]]]])
+    >>> F.max_pool2d_backward(np.ones_like(y), argmax, x.shape)
+    array([[[[0., 1., 0., 0.],
+             [0., 0., 1., 0.]]]], dtype=float32)
     """
     if _is_reference(backend):
         return reference.max_pool2d(x, kernel_size, stride, padding)
@@ -327,6 +352,14 @@ def linear(x, weight, bias=None, backend="fast"):
     Returns
     -------
     y : ndarray, shape (N, out_features), x's dtype
+
+    Examples
+    --------
+    >>> from cnnfast import functional as F
+    >>> x = np.array([[1.0, 2.0]])
+    >>> w = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, -1.0]])       # (out, in), as torch
+    >>> F.linear(x, w, np.array([0.0, 0.0, 10.0]))
+    array([[1., 3., 8.]])
     """
     if _is_reference(backend):
         return reference.linear(x, weight, bias)

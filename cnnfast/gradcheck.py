@@ -69,6 +69,13 @@ def gradcheck(layer_or_model, x, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
     ------
     AssertionError
         Naming the worst entry (e.g. "0.weight[2, 0, 1, 1]") with both values.
+
+    Examples
+    --------
+    >>> from cnnfast import layers
+    >>> x = np.random.default_rng(0).standard_normal((2, 3, 6, 6))
+    >>> cnnfast.gradcheck(layers.Conv2D(4, 3, padding=1), x)
+    True
     """
     if not isinstance(layer_or_model, Layer):
         raise TypeError(f"gradcheck expects a cnnfast.layers.Layer, got {type(layer_or_model).__name__}")

@@ -156,6 +156,17 @@ class CrossEntropyLoss(Loss):
     ----------
     label_smoothing : float in [0, 1]
     reduction : {"mean", "sum"}
+
+    Examples
+    --------
+    >>> from cnnfast.losses import CrossEntropyLoss
+    >>> logits = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    >>> loss, grad = CrossEntropyLoss()(logits, np.array([0, 2]))
+    >>> round(loss, 4)                  # mean of -log softmax at the targets
+    0.6691
+    >>> grad                            # (softmax - one_hot) / N
+    array([[-0.1065,  0.0533,  0.0533],
+           [ 0.1667,  0.1667, -0.3333]])
     """
 
     name = "cross_entropy"

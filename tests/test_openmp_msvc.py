@@ -26,8 +26,8 @@ each construct to the rules below, each naming the MSVC error it prevents:
 5. No bare C99 ``restrict`` (MSVC's C takes it only under ``/std:c11``,
    C2146): csrc/compiler.h's ``CNNFAST_RESTRICT`` instead.
 
-What this does not prove: that MSVC compiles the rest of our C (see the
-Build section of the README for what else differs), nor anything about
+What this does not prove: that MSVC compiles the rest of our C (see
+"Build from source" in docs/install.md for what else differs), nor anything about
 run time under vcomp -- only a Windows build and test run shows that.  The
 last tests feed the checker constructs MSVC rejects, to show it catches them.
 """

@@ -83,6 +83,8 @@ class ImageDataGenerator:
         As in Keras: the fraction of the images :meth:`flow` reserves for
         ``subset="validation"`` (the first ones), the rest being ``subset="training"``.
 
+    Notes
+    -----
     Output is always float32; batches are NCHW ``(N, C, H, W)``, and
     ``(N, H, W)`` input is treated as one channel.
     """

@@ -83,6 +83,14 @@ def load_mnist_subset():
     ------
     ValueError
         If the shipped file does not have the recorded SHA-256.
+
+    Examples
+    --------
+    >>> from cnnfast.datasets import load_mnist_subset
+    >>> (x_train, y_train), (x_test, y_test) = load_mnist_subset()
+    >>> x_train.shape, x_train.dtype, y_test[:10]
+    ((10000, 28, 28), dtype('uint8'), array([7, 2, 1, 0, 4, 1, 4, 9, 5, 9], dtype=uint8))
+    >>> x = x_train[:, None].astype(np.float32) / 255      # float32 NCHW in [0, 1]
     """
     res = resources.files(__package__).joinpath(_RESOURCE)
     data = res.read_bytes()

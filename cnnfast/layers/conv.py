@@ -100,6 +100,14 @@ class Conv2D(Activated, _ConvBase):
     ----------
     weight : Parameter, shape (filters, C // groups, kh, kw)
     bias : Parameter, shape (filters,), or None
+
+    Examples
+    --------
+    >>> from cnnfast import layers
+    >>> conv = layers.Conv2D(16, 3, stride=2, padding=1)
+    >>> y = conv(np.zeros((8, 3, 32, 32), np.float32))      # built for C = 3 on this first input
+    >>> y.shape, conv.weight.shape
+    ((8, 16, 16, 16), (16, 3, 3, 3))
     """
 
     def __init__(self, filters, kernel_size, stride=1, padding=0, dilation=1, groups=1, activation=None,

@@ -63,7 +63,7 @@ def torch_default(shape, rng, dtype, fan_in, fan_out):
 
 
 def he_uniform(shape, rng, dtype, fan_in, fan_out):
-    """U(-sqrt(6/fan_in), sqrt(6/fan_in)) (torch kaiming_uniform_, ReLU gain).
+    """U(-sqrt(6/fan_in), sqrt(6/fan_in)) (torch ``kaiming_uniform_``, ReLU gain).
 
     Arguments and result: the initializer protocol (see the module docstring).
     """
@@ -71,7 +71,7 @@ def he_uniform(shape, rng, dtype, fan_in, fan_out):
 
 
 def he_normal(shape, rng, dtype, fan_in, fan_out):
-    """N(0, 2/fan_in) (torch kaiming_normal_, ReLU gain).
+    """N(0, 2/fan_in) (torch ``kaiming_normal_``, ReLU gain).
 
     Arguments and result: the initializer protocol (see the module docstring).
     """
@@ -79,7 +79,7 @@ def he_normal(shape, rng, dtype, fan_in, fan_out):
 
 
 def glorot_uniform(shape, rng, dtype, fan_in, fan_out):
-    """U(-sqrt(6/(fan_in+fan_out)), sqrt(6/(fan_in+fan_out))) (torch xavier_uniform_).
+    """U(-sqrt(6/(fan_in+fan_out)), sqrt(6/(fan_in+fan_out))) (torch ``xavier_uniform_``).
 
     Arguments and result: the initializer protocol (see the module docstring).
     """
@@ -87,7 +87,7 @@ def glorot_uniform(shape, rng, dtype, fan_in, fan_out):
 
 
 def glorot_normal(shape, rng, dtype, fan_in, fan_out):
-    """N(0, 2/(fan_in+fan_out)) (torch xavier_normal_).
+    """N(0, 2/(fan_in+fan_out)) (torch ``xavier_normal_``).
 
     Arguments and result: the initializer protocol (see the module docstring).
     """

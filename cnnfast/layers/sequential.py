@@ -84,6 +84,23 @@ class Sequential(Trainer, Layer):
         The children (Keras's ``model.layers``).
     optimizer, loss, metrics, clip_norm, stop_training
         The training state (see :class:`cnnfast.training.Trainer`).
+
+    Examples
+    --------
+    >>> from cnnfast import layers
+    >>> model = cnnfast.Sequential([
+    ...     layers.Conv2D(8, 3, padding="same"), layers.ReLU(), layers.MaxPool2D(2),
+    ...     layers.Flatten(), layers.Dense(10),
+    ... ], input_shape=(1, 28, 28), seed=0)
+    >>> model.predict(np.zeros((4, 1, 28, 28), np.float32)).shape
+    (4, 10)
+    >>> list(model.state_dict())        # torch.nn.Sequential's names
+    ['0.weight', '0.bias', '4.weight', '4.bias']
+    >>> model.compile(optimizer="adam", lr=1e-3, loss="cross_entropy")
+    >>> x = np.random.default_rng(0).random((32, 1, 28, 28), dtype=np.float32)
+    >>> history = model.fit(x, np.arange(32) % 10, epochs=2, batch_size=16, verbose=0)
+    >>> len(history.history["loss"])
+    2
     """
 
     def __init__(self, layers=None, input_shape=None, seed=0, dtype="float32", name=None):

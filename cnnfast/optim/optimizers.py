@@ -46,6 +46,8 @@ class Optimizer:
         Learning rate, >= 0. ``self.lr`` is read and written by the schedulers.
         Every optimizer also takes it as ``learning_rate=`` (Keras's name).
 
+    Notes
+    -----
     Subclasses name their state arrays in ``_state_arrays`` and their scratch
     arrays in ``_scratch_arrays`` and implement ``_update(data, grad, state, scratch)``.
     """
@@ -258,6 +260,17 @@ class SGD(Optimizer):
     dampening : float
     nesterov : bool
     weight_decay : float >= 0
+
+    Examples
+    --------
+    >>> from cnnfast import layers, optim
+    >>> w = layers.Parameter(np.array([1.0, -2.0]))
+    >>> opt = optim.SGD([w], lr=0.1, momentum=0.9)
+    >>> w.grad = np.array([1.0, 1.0])
+    >>> opt.step()                      # first step: b = g, w -= lr * b
+    >>> opt.step()                      # then b = 0.9 b + g
+    >>> w.data
+    array([ 0.71, -2.29])
     """
 
     def __init__(self, params=None, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
